@@ -1,0 +1,1 @@
+"""Compilation: a validated spec becomes a layer graph (shapes known) and a training plan."""

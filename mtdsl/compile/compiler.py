@@ -1,0 +1,163 @@
+"""Spec to plan: the model expanded, every parameter given a role and an inner lr, and
+every way a spec can be wrong but well-typed reported (selectors, head size, roles).
+
+Nothing here imports torch: `mtdsl check` and `mtdsl show` run the whole compiler.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..errors import SpecError
+from ..language.diagnostics import Diagnostic, did_you_mean, sort_key
+from ..language.source import Span
+from ..validate import spec as S
+from ..validate.loader import Workspace
+from ..validate.resolve import Resolved, resolve
+from . import selectors
+from .graph import Graph, build
+from .plan import (EvalPlan, InnerPlan, MaskPlan, OptimizerPlan, OuterPlan, ParamPlan, Plan,
+                   SchedulePlan, TaskPlan)
+
+
+@dataclass
+class Compiled:
+    resolved: Resolved
+    graph: Graph
+    plan: Plan
+
+    @property
+    def experiment(self) -> S.Experiment:
+        return self.resolved.experiment
+
+
+def compile_experiment(ws: Workspace, name: str, overrides: list[str] = ()) -> Compiled:
+    resolved = resolve(ws, name, overrides)
+    exp = resolved.experiment
+    diags: list[Diagnostic] = []
+    model_span = resolved.located.spans.get(("model",), resolved.definition.name_span)
+    if not hasattr(exp.model, "func"):
+        raise SpecError([Diagnostic("`model` must call a model definition, e.g. `mlp(classes: 5)`",
+                                    model_span)])
+    graph = build(ws.models, exp.model, exp.data.train.input_shape)
+    _check_task(exp, graph, model_span, resolved, diags)
+    names = [p.name for p in graph.params]
+    roles = _assign(resolved, "params", exp.params, names, "role", diags)
+    lrs = _assign(resolved, "inner.lr", exp.inner.lr, names, "inner learning rate", diags)
+    if roles and not any(r in ("masked", "meta") for r in roles.values()):
+        diags.append(Diagnostic("nothing is meta-learned: no parameter is `masked` or `meta`",
+                                resolved.located.key_spans.get(("params",), model_span),
+                                'mark weights `masked` (Meta-ticket) or `meta` (MAML)'))
+    if diags:
+        raise SpecError(sorted(diags, key=sort_key))
+    params = tuple(ParamPlan(p.name, p.shape, roles[p.name], lrs[p.name],
+                             exp.mask.weights if roles[p.name] == "masked" else p.init)
+                   for p in graph.params)
+    return Compiled(resolved, graph, _plan(exp, params))
+
+
+def _check_task(exp: S.Experiment, graph: Graph, span: Span, resolved: Resolved, diags) -> None:
+    kind = exp.data.train.task_kind
+    task_span = resolved.located.key_spans.get(("task",), span)
+    if kind == "classification":
+        if exp.task.ways is None:
+            diags.append(Diagnostic("classification needs `task.ways`", task_span, "add `ways: 5`"))
+        elif graph.output_shape != (exp.task.ways,):
+            diags.append(Diagnostic(
+                f"the model ends in {_shape(graph.output_shape)} outputs but task.ways is {exp.task.ways}",
+                span, "give the head `classes: task.ways`"))
+    else:
+        if exp.task.ways is not None:
+            diags.append(Diagnostic("regression tasks have no `ways`",
+                                    resolved.located.key_spans.get(("task", "ways"), task_span),
+                                    "remove `ways`"))
+        if graph.output_shape != (1,):
+            diags.append(Diagnostic(f"a regression model must end in 1 output, this one gives "
+                                    f"{_shape(graph.output_shape)}", span))
+    for field in ("valid", "test"):
+        for ds in ([exp.data.valid] if field == "valid" else exp.data.test):
+            if ds is not None and ds.task_kind != kind:
+                diags.append(Diagnostic(f"`data.{field}` is {ds.task_kind} but `data.train` is {kind}",
+                                        resolved.located.spans.get(("data", field), span)))
+
+
+def _shape(shape) -> str:
+    return "x".join(map(str, shape))
+
+
+def _assign(resolved: Resolved, where: str, table: dict, names: list[str], what: str, diags) -> dict:
+    """Give every parameter the value of its most specific selector; report every problem."""
+    path = tuple(where.split("."))
+    spans = resolved.located.key_spans
+    section = spans.get(path, resolved.definition.name_span)
+
+    def at(pattern):
+        return spans.get(path + (pattern,), section)
+
+    patterns = []
+    for pattern in table:
+        why = selectors.valid(pattern)
+        if why:
+            diags.append(Diagnostic(f"malformed selector `{pattern}`: {why}", at(pattern)))
+        else:
+            patterns.append(pattern)
+    out, won, unassigned = {}, set(), []
+    for name in names:
+        best, tied = selectors.resolve(name, patterns)
+        if best is None:
+            unassigned.append(name)
+            continue
+        if len(tied) > 1:
+            diags.append(Diagnostic(
+                f"`{name}` gets its {what} from {len(tied)} equally specific selectors: "
+                + ", ".join(f'"{t}"' for t in tied), at(tied[1]),
+                "add a more specific selector for it, or narrow one of these",
+                notes=[(f'"{t}" is here', at(t)) for t in tied[:1]]))
+        won.add(best)
+        out[name] = table[best]
+    for pattern in patterns:
+        hit = [n for n in names if selectors.matches(pattern, n)]
+        if not hit:
+            diags.append(Diagnostic(f'selector "{pattern}" in `{where}` matches no parameter',
+                                    at(pattern), did_you_mean(pattern, names) or
+                                    f"parameters are named like `{names[0]}`" if names else None))
+        elif pattern not in won:
+            origin = resolved.located.origins.get(path + (pattern,), "")
+            diags.append(Diagnostic(
+                f'selector "{pattern}" in `{where}` decides nothing: every parameter it matches '
+                "is taken by a more specific selector", at(pattern),
+                f"to replace the inherited table, assign it whole: `{path[-1]} = {{ ... }}`"
+                if origin and origin != resolved.name else "remove it or make it more specific"))
+    if unassigned:
+        shown = ", ".join(f"`{n}`" for n in unassigned[:6]) + (" ..." if len(unassigned) > 6 else "")
+        diags.append(Diagnostic(f"no {what} for {shown}", section,
+                                f'add a selector that matches them, e.g. "**": ...'))
+    return out
+
+
+def _plan(exp: S.Experiment, params: tuple[ParamPlan, ...]) -> Plan:
+    opt = exp.outer.optimizer
+    optimizer = OptimizerPlan(name=opt.kind, lr=opt.lr, weight_decay=opt.weight_decay,
+                              momentum=getattr(opt, "momentum", 0.0),
+                              nesterov=getattr(opt, "nesterov", False),
+                              betas=tuple(getattr(opt, "betas", (0.9, 0.999))))
+    sched = exp.outer.schedule
+    schedule = SchedulePlan("cosine", sched.warmup) if sched is not None else SchedulePlan("none", 0)
+    iterand = exp.mask.iterand
+    classification = exp.data.train.task_kind == "classification"
+    return Plan(
+        params=params,
+        mask=MaskPlan(scores_init=exp.mask.scores, sparsity=exp.mask.threshold.sparsity,
+                      iterand_every=iterand.every if iterand else None,
+                      iterand_prob=iterand.prob if iterand else 0.0),
+        inner=InnerPlan(steps=exp.inner.steps,
+                        test_steps=exp.inner.test_steps if exp.inner.test_steps is not None
+                        else exp.inner.steps, order=exp.inner.order),
+        outer=OuterPlan(optimizer=optimizer, schedule=schedule, iterations=exp.outer.iterations,
+                        meta_batch=exp.outer.meta_batch, tasks_in=exp.outer.tasks_in),
+        task=TaskPlan(ways=exp.task.ways if classification else None, shots=exp.task.shots,
+                      queries=exp.task.queries),
+        eval=EvalPlan(every=exp.eval.every, valid_tasks=exp.eval.valid_tasks,
+                      test_tasks=exp.eval.test_tasks),
+        loss="cross_entropy" if classification else "mse",
+    )

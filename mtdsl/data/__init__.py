@@ -1,0 +1,1 @@
+"""Datasets and task samplers: every dataset becomes in-memory tensors, every task a TaskBatch."""

@@ -1,0 +1,1 @@
+"""The .mt language: grammar, syntax tree, parser and diagnostics."""

@@ -1,0 +1,75 @@
+"""Compiler-style diagnostics: `file:line:col: error: message`, the line, a caret, a hint.
+
+Every stage reports through `Diagnostic`, so a user sees parse, type, semantic and
+import errors in one format and, with `--format json`, editors get the same data.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, field
+from typing import Iterable
+
+from .source import Span, lookup
+
+
+@dataclass
+class Diagnostic:
+    message: str
+    span: Span | None
+    hint: str | None = None
+    severity: str = "error"
+    # Further places that explain the error, e.g. the import chain or the other selector.
+    notes: list[tuple[str, Span | None]] = field(default_factory=list)
+
+    def render(self) -> str:
+        lines = [f"{self.span or '<spec>'}: {self.severity}: {self.message}"]
+        lines += _quote(self.span)
+        for text, span in self.notes:
+            lines.append(f"  = note: {text}" + (f" ({span})" if span else ""))
+        if self.hint:
+            lines.append(f"  = help: {self.hint}")
+        return "\n".join(lines)
+
+    def to_json(self) -> dict:
+        out = {"severity": self.severity, "message": self.message, "hint": self.hint,
+               "notes": [{"message": t, "location": _loc(s)} for t, s in self.notes]}
+        out.update(_loc(self.span) or {"file": None})
+        return out
+
+
+def _loc(span: Span | None) -> dict | None:
+    if span is None:
+        return None
+    return {"file": span.file, "line": span.line, "column": span.col,
+            "end_line": span.end_line, "end_column": span.end_col}
+
+
+def _quote(span: Span | None) -> list[str]:
+    if span is None:
+        return []
+    source = lookup(span.file)
+    if source is None:
+        return []
+    text = source.line(span.line).rstrip("\n").expandtabs(1)
+    width = len(str(span.line))
+    end = span.end_col if span.end_line == span.line else len(text) + 1
+    carets = "^" * max(1, end - span.col)
+    pad = " " * width
+    return [f"{pad} |", f"{span.line} | {text}", f"{pad} | {' ' * (span.col - 1)}{carets}"]
+
+
+def did_you_mean(word: str, choices: Iterable[str]) -> str | None:
+    """A hint naming the closest choice, or listing the choices when none is close."""
+    choices = sorted(set(choices))
+    close = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
+    if close:
+        return f"did you mean `{close[0]}`?"
+    if 0 < len(choices) <= 12:
+        return "expected one of: " + ", ".join(f"`{c}`" for c in choices)
+    return None
+
+
+def sort_key(d: Diagnostic):
+    s = d.span
+    return (s.file, s.line, s.col) if s else ("", 0, 0)

@@ -1,0 +1,276 @@
+"""Text to syntax tree: Lark parses, a Transformer builds `ast` nodes with their spans.
+
+A file reports its first syntax error only: what follows a broken line is guesswork and
+would bury the real mistake. Type and semantic errors, found later, are all reported.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from importlib import resources
+
+from lark import Lark, Token, Transformer, v_args
+from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
+
+from . import ast
+from .diagnostics import Diagnostic
+from .source import Source, Span, register
+
+# Terminal names as a user would call them, for "expected ..." messages.
+_TOKEN_WORDS = {
+    "NAME": "a name", "NUMBER": "a number", "STRING": "a string", "LBRACE": "`{`",
+    "RBRACE": "`}`", "LPAR": "`(`", "RPAR": "`)`", "LSQB": "`[`", "RSQB": "`]`",
+    "COLON": "`:`", "COMMA": "`,`", "_ASSIGN": "`:` or `=`", "EQUAL": "`=`", "DOT": "`.`",
+    "MINUS": "`-`", "PLUS": "`+`", "STAR": "`*`", "SLASH": "`/`", "__ANON_0": "`->`",
+    "MODEL_KIND": "`model` or `block`", "SWEEP_MODE": "`grid` or `zip`", "$END": "end of file",
+}
+
+
+@lru_cache(maxsize=1)
+def _lark() -> Lark:
+    grammar = resources.files("mtdsl.language").joinpath("mt.lark").read_text()
+    return Lark(grammar, parser="lalr", start=["start", "override"],
+                propagate_positions=True, maybe_placeholders=True)
+
+
+def parse(text: str, name: str) -> tuple[ast.Module | None, list[Diagnostic]]:
+    """Parse a whole file. Returns the tree (None if any syntax error) and diagnostics."""
+    source = register(Source(name, text))
+    comments: list[Token] = []
+    parser = Lark(_grammar_text(), parser="lalr", start="start",
+                  propagate_positions=True, maybe_placeholders=True,
+                  lexer_callbacks={"COMMENT": comments.append})
+    try:
+        tree = parser.parse(text)
+    except UnexpectedInput as err:
+        return None, [_syntax_diagnostic(err, source)]
+    module = _Build(name).transform(tree)
+    module.comments = [ast.Comment(_token_span(name, c), str(c)) for c in comments]
+    return module, []
+
+
+def parse_override(text: str, name: str = "--set") -> tuple[ast.Assign | None, list[Diagnostic]]:
+    source = register(Source(name, text))
+    try:
+        tree = _lark().parse(text, start="override")
+    except UnexpectedInput as err:
+        return None, [_syntax_diagnostic(err, source)]
+    return _Build(name).transform(tree), []
+
+
+@lru_cache(maxsize=1)
+def _grammar_text() -> str:
+    return resources.files("mtdsl.language").joinpath("mt.lark").read_text()
+
+
+def _syntax_diagnostic(err: UnexpectedInput, source: Source) -> Diagnostic:
+    line = getattr(err, "line", None) or 1
+    col = getattr(err, "column", None) or 1
+    if isinstance(err, UnexpectedCharacters):
+        ch = source.text[err.pos_in_stream] if err.pos_in_stream < len(source.text) else "?"
+        span = Span(source.name, line, col, line, col + 1)
+        hint = "strings use double quotes" if ch == "'" else None
+        return Diagnostic(f"unexpected character `{ch}`", span, hint)
+    if isinstance(err, UnexpectedEOF) or (isinstance(err, UnexpectedToken) and err.token.type == "$END"):
+        lines = source.text.splitlines() or [""]
+        last = len(lines)
+        span = Span(source.name, last, len(lines[-1]) + 1, last, len(lines[-1]) + 2)
+        expected = _expected(getattr(err, "expected", None) or getattr(err, "accepts", None) or [])
+        return Diagnostic("unexpected end of file" + (f", expected {expected}" if expected else ""),
+                          span, "a `{` or `(` may be missing its closing `}` or `)`")
+    assert isinstance(err, UnexpectedToken)
+    tok = err.token
+    span = _token_span(source.name, tok)
+    expected = _expected(err.accepts or err.expected)
+    msg = f"unexpected {_describe(tok)}" + (f", expected {expected}" if expected else "")
+    hint = None
+    if tok.type == "NAME" and ("COLON" in err.expected or "_ASSIGN" in err.expected):
+        hint = "entries are written `key: value`"
+    elif tok.type in ("NAME", "STRING", "NUMBER") and "RBRACE" in err.expected:
+        hint = "a previous entry may be missing its value or a `,`"
+    return Diagnostic(msg, span, hint)
+
+
+def _describe(tok: Token) -> str:
+    if tok.type == "NAME":
+        return f"name `{tok}`"
+    if tok.type in ("NUMBER", "STRING"):
+        return f"{tok.type.lower()} {tok}"
+    return f"`{tok}`"
+
+
+def _expected(names) -> str:
+    words = sorted({_TOKEN_WORDS.get(n, f"`{n.lower()}`") for n in names if not n.startswith("__ANON") or n in _TOKEN_WORDS})
+    if not words or len(words) > 6:
+        return ""
+    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " or " + words[-1]
+
+
+def _token_span(file: str, tok: Token) -> Span:
+    return Span(file, tok.line, tok.column, tok.end_line or tok.line,
+                tok.end_column or tok.column + len(str(tok)))
+
+
+def _unquote(s: str) -> str:
+    return bytes(s[1:-1], "utf-8").decode("unicode_escape")
+
+
+def _number(text: str) -> int | float:
+    return int(text) if text.isdigit() else float(text)
+
+
+def _binop(op: str):
+    @v_args(meta=True)
+    def build(self, meta, c):
+        return ast.BinOp(self._span(meta), op, c[0], c[1])
+    return build
+
+
+class _Build(Transformer):
+    """Lark tree -> ast nodes. `meta` carries each rule's position."""
+
+    def __init__(self, file: str):
+        super().__init__()
+        self.file = file
+
+    def _span(self, meta) -> Span:
+        if getattr(meta, "empty", True):
+            return Span(self.file, 1, 1, 1, 1)
+        return Span(self.file, meta.line, meta.column, meta.end_line, meta.end_column)
+
+    def _tspan(self, tok: Token) -> Span:
+        return _token_span(self.file, tok)
+
+    # -- file --
+    @v_args(meta=True)
+    def start(self, meta, items):
+        return ast.Module(self._span(meta), list(items))
+
+    @v_args(meta=True)
+    def import_stmt(self, meta, c):
+        return ast.Import(self._span(meta), _unquote(c[0]))
+
+    @v_args(meta=True)
+    def experiment(self, meta, c):
+        name, parent, *body = c
+        return ast.Experiment(self._span(meta), str(name), str(parent) if parent else None, body,
+                              name_span=self._tspan(name),
+                              extends_span=self._tspan(parent) if parent else None)
+
+    @v_args(meta=True)
+    def sweep(self, meta, c):
+        name, base, mode, *body = c
+        return ast.Sweep(self._span(meta), str(name), str(base), str(mode or "grid"), body,
+                         name_span=self._tspan(name), base_span=self._tspan(base))
+
+    # -- bodies --
+    @v_args(meta=True)
+    def assign(self, meta, c):
+        return ast.Assign(self._span(meta), c[0], c[1])
+
+    override = assign
+
+    @v_args(meta=True)
+    def section(self, meta, c):
+        return ast.Section(self._span(meta), str(c[0]), self._tspan(c[0]), list(c[1:]))
+
+    def targets(self, c):
+        return list(c)
+
+    @v_args(meta=True)
+    def selector(self, meta, c):
+        return ast.Selector(self._span(meta), _unquote(c[0]))
+
+    @v_args(meta=True)
+    def path(self, meta, c):
+        *names, index = c
+        return ast.Path(self._span(meta), [str(n) for n in names], index)
+
+    def index(self, c):
+        return _unquote(c[0])
+
+    # -- values --
+    @v_args(meta=True)
+    def number(self, meta, c):
+        return ast.Number(self._span(meta), _number(str(c[0])), str(c[0]))
+
+    @v_args(meta=True)
+    def string(self, meta, c):
+        return ast.String(self._span(meta), _unquote(c[0]))
+
+    @v_args(meta=True)
+    def name(self, meta, c):
+        return ast.Name(self._span(meta), [str(t) for t in c])
+
+    @v_args(meta=True)
+    def call(self, meta, c):
+        return ast.Call(self._span(meta), str(c[0]), [a for a in c[1:] if a is not None])
+
+    @v_args(meta=True)
+    def arg(self, meta, c):
+        return ast.Arg(self._span(meta), str(c[0]) if c[0] is not None else None, c[1])
+
+    @v_args(meta=True)
+    def list(self, meta, c):
+        return ast.List(self._span(meta), [v for v in c if v is not None])
+
+    @v_args(meta=True)
+    def map(self, meta, c):
+        return ast.Map(self._span(meta), list(c))
+
+    add = _binop("+")
+    sub = _binop("-")
+    mul = _binop("*")
+    div = _binop("/")
+    floordiv = _binop("//")
+    mod = _binop("%")
+
+    @v_args(meta=True)
+    def neg(self, meta, c):
+        return ast.Neg(self._span(meta), c[0])
+
+    # -- models --
+    @v_args(meta=True)
+    def model_def(self, meta, c):
+        kind, name, *rest = c
+        params = [p for p in rest if isinstance(p, ast.Param)]
+        body = [s for s in rest if s is not None and not isinstance(s, ast.Param)]
+        return ast.ModelDef(self._span(meta), str(kind), str(name), params, body,
+                            name_span=self._tspan(name))
+
+    @v_args(meta=True)
+    def param(self, meta, c):
+        return ast.Param(self._span(meta), str(c[0]), c[1], c[2])
+
+    @v_args(meta=True)
+    def type(self, meta, c):
+        return ast.TypeRef(self._span(meta), str(c[0]), [t for t in c[1:] if t is not None])
+
+    def stmts(self, c):
+        return list(c)
+
+    @v_args(meta=True)
+    def chain(self, meta, c):
+        return ast.Chain(self._span(meta), list(c))
+
+    @v_args(meta=True)
+    def layer(self, meta, c):
+        return ast.Layer(self._span(meta), c[0], c[1])
+
+    @v_args(meta=True)
+    def layer_call(self, meta, c):
+        return ast.Call(self._span(meta), str(c[0]), [a for a in c[1:] if a is not None])
+
+    @v_args(meta=True)
+    def layer_name(self, meta, c):
+        return ast.LayerName(self._span(meta), [str(p) if isinstance(p, Token) else p for p in c if p is not None])
+
+    @v_args(meta=True)
+    def for_loop(self, meta, c):
+        first, second, iterable, *body = c
+        index, var = (str(first), str(second)) if second is not None else (None, str(first))
+        return ast.ForLoop(self._span(meta), index, var, iterable, body)
+
+    @v_args(meta=True)
+    def residual(self, meta, c):
+        return ast.Residual(self._span(meta), c[0], c[1])

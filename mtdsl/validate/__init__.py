@@ -1,0 +1,1 @@
+"""Validation: files and imports resolved, inheritance merged, values typed and checked."""

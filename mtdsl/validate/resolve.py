@@ -1,0 +1,228 @@
+"""An experiment name to a typed `Experiment`: inheritance, overrides, evaluation, types.
+
+Every failure becomes a located `Diagnostic`; all of a spec's errors are gathered before
+anything is raised.
+"""
+
+from __future__ import annotations
+
+import re
+import typing
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from ..errors import SpecError
+from ..language import ast
+from ..language.diagnostics import Diagnostic, did_you_mean, sort_key
+from ..language.parser import parse_override
+from ..language.source import Span
+from . import spec as S
+from .evaluate import CallValue, EvalError, describe
+from .loader import Workspace
+from .tree import Located, Tree, apply, assign, to_plain
+
+
+@dataclass
+class Resolved:
+    name: str
+    experiment: S.Experiment
+    located: Located
+    workspace: Workspace
+    definition: ast.Experiment
+
+
+def lineage(ws: Workspace, name: str, diags: list[Diagnostic]) -> list[ast.Experiment]:
+    """The experiment and its ancestors, root first."""
+    chain: list[ast.Experiment] = []
+    exp = ws.experiments[name]
+    while True:
+        if exp in chain:
+            diags.append(Diagnostic(f"`{exp.name}` extends itself through "
+                                    + " -> ".join(e.name for e in reversed(chain)),
+                                    exp.extends_span or exp.name_span, "break the cycle"))
+            break
+        chain.append(exp)
+        if exp.extends is None:
+            break
+        parent = ws.experiments.get(exp.extends)
+        if parent is None:
+            diags.append(Diagnostic(f"`{exp.name}` extends unknown experiment `{exp.extends}`",
+                                    exp.extends_span, did_you_mean(exp.extends, ws.experiments)))
+            break
+        exp = parent
+    return list(reversed(chain))
+
+
+def merged_tree(ws: Workspace, name: str, overrides: list[str], diags: list[Diagnostic]) -> Tree:
+    tree = Tree()
+    for exp in lineage(ws, name, diags):
+        try:
+            apply(tree, exp.entries, exp.name)
+        except EvalError as e:
+            diags.append(Diagnostic(e.message, e.span, e.hint))
+    for n, text in enumerate(overrides, 1):
+        node, odiags = parse_override(text, f"--set({n})")
+        diags += odiags
+        if node is None:
+            continue
+        try:
+            for target in node.targets:
+                assign(tree, target, node.value, "--set")
+        except EvalError as e:
+            diags.append(Diagnostic(e.message, e.span, e.hint))
+    return tree
+
+
+def resolve(ws: Workspace, name: str, overrides: list[str] = ()) -> Resolved:
+    diags: list[Diagnostic] = []
+    tree = merged_tree(ws, name, list(overrides), diags)
+    located = to_plain(tree)
+    diags += [Diagnostic(e.message, e.span, e.hint) for e in located.errors]
+    data = _pydantic_input(located.value, ())
+    definition = ws.experiments[name]
+    try:
+        experiment = S.Experiment.model_validate(data)
+    except ValidationError as err:
+        experiment = None
+        diags += [_diagnostic(e, data, located, definition) for e in err.errors()]
+    if diags:
+        raise SpecError(sorted(diags, key=sort_key))
+    return Resolved(name, experiment, located, ws, definition)
+
+
+def _pydantic_input(v: Any, path: tuple) -> Any:
+    if path == ("model",):
+        return v  # checked against the model definition by the compiler
+    if isinstance(v, CallValue):
+        out = {"kind": v.func}
+        out.update({k: _pydantic_input(x, path + (k,)) for k, x in v.kwargs.items()})
+        if v.args:
+            out["__positional__"] = v.args
+        return out
+    if isinstance(v, dict):
+        return {k: _pydantic_input(x, path + (k,)) for k, x in v.items()}
+    if isinstance(v, list):
+        return [_pydantic_input(x, path + (i,)) for i, x in enumerate(v)]
+    return v
+
+
+# ---- pydantic errors to diagnostics -------------------------------------------------------------
+
+def _data_path(loc: tuple, data: Any) -> tuple:
+    """pydantic's `loc` names union members and validators too; keep the steps into data."""
+    path, node = (), data
+    for step in loc:
+        if isinstance(node, dict) and step in node:
+            path += (step,)
+            node = node[step]
+        elif isinstance(node, list) and isinstance(step, int) and step < len(node):
+            path += (step,)
+            node = node[step]
+    return path
+
+
+def _models_in(annotation) -> list[type[BaseModel]]:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    out = []
+    for a in typing.get_args(annotation):
+        out += _models_in(a)
+    return out
+
+
+def _model_at(path: tuple, data: Any) -> type[BaseModel] | None:
+    """The pydantic model that validates the container at `path`."""
+    model, node = S.Experiment, data
+    for step in path:
+        node = node[step] if isinstance(node, (dict, list)) else None
+        if isinstance(step, int):
+            continue
+        field = model.model_fields.get(step) if model else None
+        if field is None:
+            return None
+        candidates = _models_in(field.annotation)
+        kind = node.get("kind") if isinstance(node, dict) else None
+        model = next((m for m in candidates if kind is None or kind in _kinds(m)), None)
+    return model
+
+
+def _kinds(model: type[BaseModel]) -> tuple:
+    f = model.model_fields.get("kind")
+    return typing.get_args(f.annotation) if f else ()
+
+
+def _dotted(path: tuple) -> str:
+    s = ""
+    for p in path:
+        s += f"[{p}]" if isinstance(p, int) else (("." if s else "") + str(p))
+    return s or "the experiment"
+
+
+def _span_for(path: tuple, located: Located, definition: ast.Experiment, key: bool) -> Span:
+    for n in range(len(path), 0, -1):
+        table = located.key_spans if key and n == len(path) else located.spans
+        if path[:n] in table:
+            return table[path[:n]]
+        if path[:n] in located.key_spans:
+            return located.key_spans[path[:n]]
+    return definition.name_span
+
+
+def _diagnostic(e: dict, data: Any, located: Located, definition: ast.Experiment) -> Diagnostic:
+    kind, loc, ctx = e["type"], e["loc"], e.get("ctx") or {}
+    path = _data_path(loc, data)
+    where = _dotted(path)
+    if kind == "extra_forbidden":
+        field = loc[-1]
+        container = path if path and path[-1] != field else path[:-1]
+        if field == "__positional__":
+            return Diagnostic(f"`{_dotted(container)}` takes named arguments only",
+                              _span_for(container, located, definition, False),
+                              "write each argument as `name: value`")
+        model = _model_at(container, data)
+        choices = [f for f in (model.model_fields if model else {}) if f != "kind"]
+        return Diagnostic(f"unknown field `{field}` in `{_dotted(container)}`",
+                          _span_for(container + (field,), located, definition, True),
+                          did_you_mean(str(field), choices))
+    if kind == "missing":
+        field = loc[-1]
+        container = path
+        return Diagnostic(f"missing field `{field}` in `{_dotted(container)}`",
+                          _span_for(container, located, definition, True) if container
+                          else definition.name_span,
+                          f"add `{field}: ...`")
+    if kind == "union_tag_invalid":
+        tags = re.findall(r"'([^']+)'", str(ctx.get("expected_tags", "")))
+        return Diagnostic(f"unknown {_field_word(path)} `{ctx.get('tag')}`",
+                          _span_for(path, located, definition, False), did_you_mean(str(ctx.get("tag")), tags))
+    if kind == "union_tag_not_found":
+        return Diagnostic(f"`{where}` must be a call such as `name(...)`, got {describe(e.get('input'))}",
+                          _span_for(path, located, definition, False))
+    if kind == "literal_error":
+        options = re.findall(r"'([^']+)'|(\d+)", str(ctx.get("expected", "")))
+        options = [a or b for a, b in options]
+        got = e.get("input")
+        hint = did_you_mean(str(got), options) if isinstance(got, str) else \
+            "expected one of: " + ", ".join(f"`{o}`" for o in options)
+        return Diagnostic(f"`{where}` must be one of {', '.join(f'`{o}`' for o in options)}, "
+                          f"got {describe(got)}",
+                          _span_for(path, located, definition, False), hint)
+    if kind in ("int_type", "int_parsing", "int_from_float", "float_type", "float_parsing",
+                "bool_type", "bool_parsing", "string_type", "list_type", "dict_type",
+                "model_type", "tuple_type", "model_attributes_type"):
+        want = {"int": "an integer", "float": "a number", "bool": "true or false",
+                "string": "a string", "list": "a list", "dict": "a section",
+                "model": "a section", "tuple": "a list", "model_attributes": "a section"}
+        w = next((v for k, v in want.items() if kind.startswith(k)), "another type")
+        return Diagnostic(f"`{where}` must be {w}, got {describe(e.get('input'))}",
+                          _span_for(path, located, definition, False))
+    msg = e["msg"][0].lower() + e["msg"][1:]
+    return Diagnostic(f"`{where}`: {msg}", _span_for(path, located, definition, False))
+
+
+def _field_word(path: tuple) -> str:
+    names = [p for p in path if isinstance(p, str)]
+    last = names[-1] if names else "component"
+    return {"train": "dataset", "valid": "dataset", "test": "dataset"}.get(last, last)

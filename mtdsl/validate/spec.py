@@ -1,0 +1,184 @@
+"""The typed experiment: what a resolved `.mt` experiment must look like.
+
+pydantic does the type checking; every model forbids unknown fields so a misspelt key is
+an error, never silently ignored. Components written as calls (`sgd(lr: 10)`) arrive as
+`{"kind": "sgd", "lr": 10}` and are told apart by `kind`.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, ClassVar, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic.functional_validators import BeforeValidator
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _component(v: Any) -> Any:
+    """A bare name stands for a call with no arguments: `sgd` == `sgd()`."""
+    return {"kind": v} if isinstance(v, str) else v
+
+
+def Component(*members):
+    return Annotated[Union[members], Field(discriminator="kind"), BeforeValidator(_component)]
+
+
+PositiveInt = Annotated[int, Field(gt=0)]
+Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
+
+# ---- data ----------------------------------------------------------------------------------
+
+Split = Literal["train", "val", "test"]
+
+
+class Omniglot(Strict):
+    """Omniglot, Vinyals split 1028/172/423 characters, each rotation its own class."""
+
+    kind: Literal["omniglot"]
+    split: Split = "train"
+    size: PositiveInt = 28
+    rotations: list[Literal[0, 90, 180, 270]] = [0, 90, 180, 270]
+    root: str | None = None
+
+    task_kind: ClassVar[str] = "classification"
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        return (1, self.size, self.size)
+
+
+class Sinusoid(Strict):
+    """Sinusoid regression (paper Appendix C): y = A sin(x - phase)."""
+
+    kind: Literal["sinusoid"]
+    split: Split = "train"
+    amplitude: tuple[float, float] = (0.1, 5.0)
+    phase: tuple[float, float] = (0.0, 3.141592653589793)
+    x_range: tuple[float, float] = (-5.0, 5.0)
+
+    task_kind: ClassVar[str] = "regression"
+    input_shape: ClassVar[tuple[int, ...]] = (1,)
+
+
+Dataset = Component(Omniglot, Sinusoid)
+
+
+def _listify(v: Any) -> Any:
+    return v if isinstance(v, list) else [v]
+
+
+class Data(Strict):
+    root: str | None = None
+    train: Dataset
+    valid: Dataset | None = None
+    test: Annotated[list[Dataset], BeforeValidator(_listify)] = []
+
+
+# ---- task, roles, mask ------------------------------------------------------------------------
+
+class Task(Strict):
+    ways: PositiveInt | None = None  # None for regression
+    shots: PositiveInt
+    queries: PositiveInt | None = None  # per class; defaults to shots (the paper's protocol)
+
+
+Role = Literal["masked", "meta", "fixed"]
+WeightInit = Literal["kaiming_normal", "kaiming_uniform", "constant", "signed_constant"]
+
+
+class FixedAtInit(Strict):
+    """Per-tensor threshold: the `sparsity` quantile of the initial scores, fixed."""
+
+    kind: Literal["fixed_at_init"]
+    sparsity: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.0
+
+
+Threshold = Component(FixedAtInit)
+
+
+class IteRand(Strict):
+    every: PositiveInt = 1000
+    prob: Fraction = 0.0
+
+
+class Mask(Strict):
+    weights: WeightInit = "kaiming_normal"
+    scores: Literal["kaiming_uniform", "kaiming_normal"] = "kaiming_uniform"
+    threshold: Threshold = FixedAtInit(kind="fixed_at_init")
+    iterand: IteRand | None = None
+
+
+class Inner(Strict):
+    steps: Annotated[int, Field(ge=0)] = 1
+    test_steps: Annotated[int, Field(ge=0)] | None = None  # defaults to steps
+    lr: dict[str, Annotated[float, Field(ge=0.0)]]
+    order: Literal["first", "second"] = "second"
+
+    @field_validator("lr", mode="before")
+    @classmethod
+    def _selector_map(cls, v):
+        return {"**": v} if isinstance(v, (int, float)) and not isinstance(v, bool) else v
+
+
+# ---- outer loop -----------------------------------------------------------------------------
+
+class SGD(Strict):
+    kind: Literal["sgd"]
+    lr: Annotated[float, Field(gt=0.0)]
+    momentum: Fraction = 0.0
+    nesterov: bool = False
+    weight_decay: Annotated[float, Field(ge=0.0)] = 0.0
+
+
+class Adam(Strict):
+    kind: Literal["adam", "adamw"]
+    lr: Annotated[float, Field(gt=0.0)]
+    betas: tuple[Fraction, Fraction] = (0.9, 0.999)
+    weight_decay: Annotated[float, Field(ge=0.0)] = 0.0
+
+
+class Cosine(Strict):
+    """Cosine decay to 0 over the run, after `warmup` iterations of linear warmup."""
+
+    kind: Literal["cosine"]
+    warmup: Annotated[int, Field(ge=0)] = 0
+
+
+Optimizer = Component(SGD, Adam)
+
+
+class Outer(Strict):
+    optimizer: Optimizer
+    schedule: Component(Cosine) | None = None
+    iterations: PositiveInt
+    meta_batch: PositiveInt = 4
+    tasks_in: Literal["vmap", "sequential"] = "vmap"
+
+
+class Eval(Strict):
+    every: PositiveInt = 1000
+    valid_tasks: PositiveInt = 100
+    test_tasks: PositiveInt = 1000
+    checkpoint: Literal["last"] = "last"
+
+
+class Experiment(Strict):
+    seeds: Annotated[list[int], Field(min_length=1)] = [1]
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    data: Data
+    task: Task
+    model: Any  # a CallValue naming a `model` definition; see compile.graph
+    params: dict[str, Role]
+    mask: Mask = Mask()
+    inner: Inner
+    outer: Outer
+    eval: Eval = Eval()
+
+    @model_validator(mode="after")
+    def _queries_default(self):
+        if self.task.queries is None:
+            object.__setattr__(self.task, "queries", self.task.shots)
+        return self
