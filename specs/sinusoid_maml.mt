@@ -12,6 +12,7 @@ experiment sinusoid_maml {
   task { shots: 5, queries: 5 }
 
   model = sine_mlp(hidden: 40)
+  init { "**": torch_default }   // torch's Linear default, as the paper's sinusoid code uses
 
   params { "**": meta }
 

@@ -57,7 +57,8 @@ def test_loads_every_listed_character_in_list_order(small, cache):
     root, characters, written = small
     images = load_omniglot(str(root), "train", size=105, download=False, characters=characters)
     assert images.dtype == torch.uint8 and images.shape == (7, DRAWINGS, 1, 105, 105)
-    order = [(s, a, n) for s, alphabets in characters.items() for a, names in alphabets.items() for n in names]
+    order = [(s, a, n) for s, alphabets in characters.items()
+             for a, names in alphabets.items() for n in names]
     for c, (image_set, alphabet, name) in enumerate(order):
         for d in (1, DRAWINGS):
             expected = written[(image_set, alphabet, name, d)].astype(np.uint8) * 255
@@ -130,7 +131,8 @@ def test_the_data_root_comes_from_mtdsl_data_when_the_spec_gives_none(small, cac
 
 def test_a_listed_character_missing_on_disk_is_named(small, cache):
     root, characters, _ = small
-    listed = {**characters, "background": {**characters["background"], "Beta": ["character01", "character09"]}}
+    background = {**characters["background"], "Beta": ["character01", "character09"]}
+    listed = {**characters, "background": background}
     with pytest.raises(DataError, match="images_background/Beta/character09"):
         load_omniglot(str(root), "train", download=False, characters=listed)
 
@@ -156,3 +158,9 @@ def test_rotations_make_new_classes_grouped_by_rotation():
 def test_rotations_outside_the_quarter_turns_are_a_data_error(degrees):
     with pytest.raises(DataError, match="rotations must be distinct values among 0, 90, 180, 270"):
         rotations_or_default(degrees)
+
+
+def test_an_empty_character_list_is_a_data_error(small, cache):
+    root, _, _ = small
+    with pytest.raises(DataError, match="names no character"):
+        load_omniglot(str(root), "train", download=False, characters={"background": {}})

@@ -75,7 +75,8 @@ def test_sampling_happens_on_the_images_device():
     # The meta device has no data but runs the index math, so this checks placement without a GPU.
     source = ClassificationTasks(tagged_images(6, 4), 3, 1, 1).to("meta")
     batch = source.sample(2, torch.Generator().manual_seed(0))
-    assert {t.device.type for t in (batch.support_x, batch.support_y, batch.query_x, batch.query_y)} == {"meta"}
+    parts = (batch.support_x, batch.support_y, batch.query_x, batch.query_y)
+    assert {t.device.type for t in parts} == {"meta"}
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")

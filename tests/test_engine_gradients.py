@@ -14,6 +14,7 @@ from mtdsl.compile.plan import (EvalPlan, InnerPlan, MaskPlan, OuterPlan, ParamP
                                 TaskPlan)
 from mtdsl.data.batch import TaskBatch
 from mtdsl.engine import MetaLearner
+from mtdsl.engine.init import fan_in
 
 WAYS, SHOTS, QUERIES, TASKS = 3, 2, 3, 3
 
@@ -65,7 +66,7 @@ def make_plan(roles: dict[str, str], default_role: str, lrs: dict[str, float] | 
     for name, p in TinyConvNet().named_parameters():
         lr = lrs if isinstance(lrs, float) else lrs[name]
         params.append(ParamPlan(name, tuple(p.shape), roles.get(name, default_role), lr,
-                                INITS.get(name, "kaiming_normal")))
+                                INITS.get(name, "kaiming_normal"), fan_in(tuple(p.shape))))
     return Plan(tuple(params), MaskPlan(sparsity=sparsity), InnerPlan(steps=steps, order=order),
                 OuterPlan(tasks_in=tasks_in, meta_batch=TASKS), TaskPlan(WAYS, SHOTS, QUERIES),
                 EvalPlan(), "cross_entropy")
@@ -100,7 +101,8 @@ def reference_meta_gradients(learner: MetaLearner, batch: TaskBatch, *, steps: i
     learned = {k: v.detach().clone().requires_grad_() for k, v in learner.learned.items()}
     total = 0.0
     for i in range(batch.tasks):
-        masks = {p.name: StraightThrough.apply(learned[p.name + ":score"], learner.thresholds[p.name])
+        masks = {p.name: StraightThrough.apply(learned[p.name + ":score"],
+                                               learner.thresholds[p.name])
                  for p in plan.by_role("masked")}
         fast = {p.name: learned[p.name] if p.role == "meta"
                 else learner.weights[p.name].detach().clone().requires_grad_()

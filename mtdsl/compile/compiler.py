@@ -44,6 +44,7 @@ def compile_experiment(ws: Workspace, name: str, overrides: list[str] = ()) -> C
     names = [p.name for p in graph.params]
     roles = _assign(resolved, "params", exp.params, names, "role", diags)
     lrs = _assign(resolved, "inner.lr", exp.inner.lr, names, "inner learning rate", diags)
+    inits = _assign(resolved, "init", exp.init, names, "init", diags, required=False)
     if roles and not any(r in ("masked", "meta") for r in roles.values()):
         diags.append(Diagnostic("nothing is meta-learned: no parameter is `masked` or `meta`",
                                 resolved.located.key_spans.get(("params",), model_span),
@@ -51,7 +52,8 @@ def compile_experiment(ws: Workspace, name: str, overrides: list[str] = ()) -> C
     if diags:
         raise SpecError(sorted(diags, key=sort_key))
     params = tuple(ParamPlan(p.name, p.shape, roles[p.name], lrs[p.name],
-                             exp.mask.weights if roles[p.name] == "masked" else p.init)
+                             inits.get(p.name) or (exp.mask.weights if roles[p.name] == "masked" else p.init),
+                             fan_in=p.fan_in)
                    for p in graph.params)
     return Compiled(resolved, graph, _plan(exp, params))
 
@@ -85,7 +87,8 @@ def _shape(shape) -> str:
     return "x".join(map(str, shape))
 
 
-def _assign(resolved: Resolved, where: str, table: dict, names: list[str], what: str, diags) -> dict:
+def _assign(resolved: Resolved, where: str, table: dict, names: list[str], what: str, diags,
+            required: bool = True) -> dict:
     """Give every parameter the value of its most specific selector; report every problem."""
     path = tuple(where.split("."))
     spans = resolved.located.key_spans
@@ -128,7 +131,7 @@ def _assign(resolved: Resolved, where: str, table: dict, names: list[str], what:
                 "is taken by a more specific selector", at(pattern),
                 f"to replace the inherited table, assign it whole: `{path[-1]} = {{ ... }}`"
                 if origin and origin != resolved.name else "remove it or make it more specific"))
-    if unassigned:
+    if unassigned and required:
         shown = ", ".join(f"`{n}`" for n in unassigned[:6]) + (" ..." if len(unassigned) > 6 else "")
         diags.append(Diagnostic(f"no {what} for {shown}", section,
                                 f'add a selector that matches them, e.g. "**": ...'))

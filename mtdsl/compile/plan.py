@@ -27,7 +27,7 @@ class ParamPlan:
     adapts only inside its mask.
     init: how the initial value is drawn: "kaiming_normal", "kaiming_uniform", "constant"
       (gain / sqrt(fan_in), the paper's section 4.1.2), "signed_constant", "zeros", "ones",
-      "torch_default".
+      "torch_default" (uniform +-1/sqrt(fan_in), torch's default for Linear and Conv).
     """
 
     name: str
@@ -35,6 +35,9 @@ class ParamPlan:
     role: Role
     inner_lr: float
     init: str
+    # Inputs feeding one output unit of the layer that owns this tensor; a bias or batchnorm
+    # vector shares its layer's (needed by "torch_default", whose bound is 1/sqrt(fan_in)).
+    fan_in: int = 1
 
     @property
     def numel(self) -> int:

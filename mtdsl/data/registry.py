@@ -61,13 +61,14 @@ def dataset_entry(name: str) -> DatasetEntry:
 
 def open_dataset(name: str, *, root: str | None = None, split: str = "train", size: int | None = None,
                  rotations: Sequence[int] | None = None, ways: int | None = None, shots: int,
-                 queries: int, download: bool = True) -> TaskSource:
-    """The tasks of one split of a dataset, on the CPU; `.to(device)` moves them."""
+                 queries: int, download: bool = True, **options) -> TaskSource:
+    """The tasks of one split of a dataset, on the CPU; `.to(device)` moves them.
+    `options` are the dataset's own settings (e.g. sinusoid's `amplitude`)."""
     entry = dataset_entry(name)
     if split not in entry.splits:
         raise DataError(f"{name} has no split {split!r}; known splits: {', '.join(entry.splits)}")
     return entry.open(root=root, split=split, size=size, rotations=rotations, ways=ways,
-                      shots=shots, queries=queries, download=download)
+                      shots=shots, queries=queries, download=download, **options)
 
 
 def _open_omniglot(**options) -> TaskSource:

@@ -54,11 +54,13 @@ class SinusoidTasks:
 
 
 def open_sinusoid(*, root: str | None, split: str, size: int | None, rotations, ways: int | None,
-                  shots: int, queries: int, download: bool) -> SinusoidTasks:
+                  shots: int, queries: int, download: bool,
+                  amplitude: tuple[float, float] = (0.1, 5.0), phase: tuple[float, float] = (0.0, math.pi),
+                  x_range: tuple[float, float] = (-5.0, 5.0)) -> SinusoidTasks:
     """The registry's loader: every split draws from the same distribution, as in the paper."""
     given = [name for name, value in (("ways", ways), ("size", size), ("rotations", rotations))
              if value is not None]
     if given:
         raise DataError(f"sinusoid is a regression dataset of 1-d points; it takes no "
                         f"{', '.join(given)}")
-    return SinusoidTasks(shots, queries)
+    return SinusoidTasks(shots, queries, tuple(amplitude), tuple(phase), tuple(x_range))

@@ -32,14 +32,15 @@ def fan_in(shape: tuple[int, ...]) -> int:
 
 
 def draw(init: str, shape: tuple[int, ...], generator: torch.Generator, *,
-         current: torch.Tensor | None = None) -> torch.Tensor:
-    """A fresh float32 CPU tensor of `shape` drawn as `init` says.
+         fan: int | None = None) -> torch.Tensor:
+    """A fresh float32 CPU tensor of `shape` drawn as `init` says. `fan` is the owning
+    layer's fan-in (`ParamPlan.fan_in`); without it the tensor's own shape decides.
 
-    "torch_default" keeps `current`, the module's own value; without one (an IteRand
-    re-draw) it draws from torch's default for Linear and Conv weights,
+    "torch_default" is torch's default for Linear and Conv weights and biases:
     uniform(+-1/sqrt(fan_in)).
     """
-    std = RELU_GAIN / math.sqrt(fan_in(shape))
+    fan = fan or fan_in(shape)
+    std = RELU_GAIN / math.sqrt(fan)
     if init == "kaiming_normal":
         return torch.randn(shape, generator=generator) * std
     if init == "kaiming_uniform":
@@ -54,8 +55,6 @@ def draw(init: str, shape: tuple[int, ...], generator: torch.Generator, *,
     if init == "ones":
         return torch.ones(shape)
     if init == "torch_default":
-        if current is None:
-            bound = 1.0 / math.sqrt(fan_in(shape))
-            return (torch.rand(shape, generator=generator) * 2.0 - 1.0) * bound
-        return current.detach().to("cpu", torch.float32).clone()
+        bound = 1.0 / math.sqrt(fan)
+        return (torch.rand(shape, generator=generator) * 2.0 - 1.0) * bound
     raise ValueError(f"unknown init {init!r}; expected one of {', '.join(INITS)}")

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.func import functional_call, grad
@@ -54,7 +53,8 @@ class InnerLoop:
     def __post_init__(self):
         self.adapted = tuple(p for p in self.params if p.inner_lr != 0)
 
-    def task_loss(self, effective: dict[str, Tensor], x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
+    def task_loss(self, effective: dict[str, Tensor], x: Tensor,
+                  y: Tensor) -> tuple[Tensor, Tensor]:
         out = functional_call(self.module, effective, (x,))
         if self.loss == "cross_entropy":
             return F.cross_entropy(out, y), out

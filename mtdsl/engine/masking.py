@@ -34,10 +34,10 @@ def straight_through_mask(scores: torch.Tensor, threshold: torch.Tensor) -> torc
 
 
 def iterand_redraw(weight: torch.Tensor, mask: torch.Tensor, *, prob: float, init: str,
-                   generator: torch.Generator) -> torch.Tensor:
+                   fan: int, generator: torch.Generator) -> torch.Tensor:
     """IteRand: each pruned entry (mask 0) is replaced by a fresh draw from its init
-    distribution with probability `prob`; kept entries never change."""
-    fresh = draw(init, tuple(weight.shape), generator).to(weight.device, weight.dtype)
+    distribution (fan-in `fan`) with probability `prob`; kept entries never change."""
+    fresh = draw(init, tuple(weight.shape), generator, fan=fan).to(weight.device, weight.dtype)
     coin = torch.rand(tuple(weight.shape), generator=generator).to(weight.device)
     redraw = (mask == 0) & (coin < prob)
     return torch.where(redraw, fresh, weight)

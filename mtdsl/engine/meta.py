@@ -65,7 +65,7 @@ class MetaLearner:
         self.thresholds: dict[str, Tensor] = {}
         for p in plan.params:
             dtype = current[p.name].dtype
-            value = draw(p.init, p.shape, weight_rng, current=current[p.name]).to(self.device, dtype)
+            value = draw(p.init, p.shape, weight_rng, fan=p.fan_in).to(self.device, dtype)
             if p.role == "meta":
                 self.learned[p.name] = value.requires_grad_()
             else:
@@ -92,6 +92,9 @@ class MetaLearner:
     def meta_gradients(self, batch: TaskBatch) -> tuple[dict[str, Tensor], StepStats]:
         """Gradients of the mean query loss over the meta-batch w.r.t. `learned` (same keys),
         without touching the optimizer."""
+        if not self.learned:
+            raise RunError("nothing is meta-learned: every parameter is fixed. Mark some "
+                           "parameters as masked or meta.")
         batch = batch.to(self.device)
         tasks = (batch.support_x, batch.support_y, batch.query_x, batch.query_y)
         task_gradient = grad_and_value(
@@ -138,7 +141,7 @@ class MetaLearner:
             mask = hard_mask(self.learned[score_key(p.name)], self.thresholds[p.name])
             self.weights[p.name].copy_(iterand_redraw(
                 self.weights[p.name], mask, prob=self.plan.mask.iterand_prob, init=p.init,
-                generator=self._iterand_rng))
+                fan=p.fan_in, generator=self._iterand_rng))
 
     # -- evaluation ----------------------------------------------------------------------
 

@@ -6,12 +6,15 @@ would bury the real mistake. Type and semantic errors, found later, are all repo
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 from importlib import resources
+from pathlib import Path
 
 from lark import Lark, Token, Transformer, v_args
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
+from .. import __version__
 from . import ast
 from .diagnostics import Diagnostic
 from .source import Source, Span, register
@@ -26,24 +29,37 @@ _TOKEN_WORDS = {
 }
 
 
+# Comments are skipped by the grammar but kept for `fmt`: the lexer hands each one here.
+_comments: list[Token] = []
+
+
 @lru_cache(maxsize=1)
 def _lark() -> Lark:
     grammar = resources.files("mtdsl.language").joinpath("mt.lark").read_text()
-    return Lark(grammar, parser="lalr", start=["start", "override"],
-                propagate_positions=True, maybe_placeholders=True)
+    # Building the LALR tables costs ~0.2 s; Lark caches them on disk keyed by the grammar.
+    return Lark(grammar, parser="lalr", start=["start", "override"], propagate_positions=True,
+                maybe_placeholders=True, lexer_callbacks={"COMMENT": _comments.append},
+                cache=_cache_file())
+
+
+def _cache_file() -> str | bool:
+    base = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "mtdsl"
+    try:
+        base.mkdir(parents=True, exist_ok=True)
+        return str(base / f"lark-{__version__}.cache")
+    except OSError:
+        return True  # Lark's default temp-folder cache
 
 
 def parse(text: str, name: str) -> tuple[ast.Module | None, list[Diagnostic]]:
     """Parse a whole file. Returns the tree (None if any syntax error) and diagnostics."""
     source = register(Source(name, text))
-    comments: list[Token] = []
-    parser = Lark(_grammar_text(), parser="lalr", start="start",
-                  propagate_positions=True, maybe_placeholders=True,
-                  lexer_callbacks={"COMMENT": comments.append})
+    _comments.clear()
     try:
-        tree = parser.parse(text)
+        tree = _lark().parse(text, start="start")
     except UnexpectedInput as err:
         return None, [_syntax_diagnostic(err, source)]
+    comments = list(_comments)
     module = _Build(name).transform(tree)
     module.comments = [ast.Comment(_token_span(name, c), str(c)) for c in comments]
     return module, []
@@ -56,11 +72,6 @@ def parse_override(text: str, name: str = "--set") -> tuple[ast.Assign | None, l
     except UnexpectedInput as err:
         return None, [_syntax_diagnostic(err, source)]
     return _Build(name).transform(tree), []
-
-
-@lru_cache(maxsize=1)
-def _grammar_text() -> str:
-    return resources.files("mtdsl.language").joinpath("mt.lark").read_text()
 
 
 def _syntax_diagnostic(err: UnexpectedInput, source: Source) -> Diagnostic:

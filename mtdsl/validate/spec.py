@@ -87,6 +87,8 @@ class Task(Strict):
 
 Role = Literal["masked", "meta", "fixed"]
 WeightInit = Literal["kaiming_normal", "kaiming_uniform", "constant", "signed_constant"]
+Init = Literal["kaiming_normal", "kaiming_uniform", "constant", "signed_constant", "zeros", "ones",
+               "torch_default"]
 
 
 class FixedAtInit(Strict):
@@ -172,6 +174,9 @@ class Experiment(Strict):
     task: Task
     model: Any  # a CallValue naming a `model` definition; see compile.graph
     params: dict[str, Role]
+    # Initial values by selector, over each layer's default (weights kaiming_normal, biases
+    # zeros, batchnorm ones/zeros) and, for masked tensors, over `mask.weights`.
+    init: dict[str, Init] = {}
     mask: Mask = Mask()
     inner: Inner
     outer: Outer

@@ -1,0 +1,1 @@
+"""The `mtdsl` command line."""

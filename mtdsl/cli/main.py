@@ -1,0 +1,94 @@
+"""`mtdsl check | show | run`: every command prints located diagnostics for a bad spec and
+exits 2; a run that cannot proceed exits 1; nothing a user does shows a traceback."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import List, Optional
+
+import typer
+from rich.console import Console
+
+from ..errors import EXIT_SPEC_ERROR, MtdslError, SpecError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="mtdsl: meta-learning experiments (Meta-ticket, MAML, ANIL, BOIL) from .mt specs.")
+out = Console(highlight=False)
+err = Console(stderr=True, highlight=False)
+
+
+def _fail(e: MtdslError, fmt: str = "text") -> None:
+    if isinstance(e, SpecError):
+        if fmt == "json":
+            print(json.dumps([d.to_json() for d in e.diagnostics], indent=2))
+        else:
+            for d in e.diagnostics:
+                err.print(d.render(), markup=False)
+            n = len(e.diagnostics)
+            err.print(f"{n} error{'s' * (n != 1)}", style="bold red")
+    else:
+        err.print(f"error: {e}", style="bold red", markup=False)
+    raise typer.Exit(e.exit_code)
+
+
+@app.command()
+def check(files: List[str] = typer.Argument(..., help="spec files, or file.mt::experiment"),
+          set_: List[str] = typer.Option([], "--set", help="override a field: PATH=VALUE"),
+          format: str = typer.Option("text", "--format", help="text or json")) -> None:
+    """Validate specs without running them (no torch is imported)."""
+    from .select import compile_ref
+
+    problems: list = []
+    count = 0
+    for ref in files:
+        try:
+            count += len(compile_ref(ref, set_))
+        except SpecError as e:
+            problems += e.diagnostics
+    if problems:
+        _fail(SpecError(problems), format)
+    if format == "json":
+        print("[]")
+    else:
+        out.print(f"ok: {count} experiment{'s' * (count != 1)} in {len(files)} file{'s' * (len(files) != 1)}")
+
+
+@app.command()
+def show(ref: str = typer.Argument(..., help="spec file, or file.mt::experiment"),
+         set_: List[str] = typer.Option([], "--set", help="override a field: PATH=VALUE")) -> None:
+    """Print the compiled model (names, shapes, roles, inner lrs) and the training plan."""
+    from .select import compile_ref
+    from .show import print_compiled
+
+    try:
+        for c in compile_ref(ref, set_):
+            print_compiled(out, c)
+    except MtdslError as e:
+        _fail(e)
+
+
+@app.command()
+def run(ref: str = typer.Argument(..., help="spec file, or file.mt::experiment"),
+        set_: List[str] = typer.Option([], "--set", help="override a field: PATH=VALUE"),
+        out_dir: Optional[str] = typer.Option(None, "--out", help="run folder (default runs/<experiment>/<time>)"),
+        seed: Optional[int] = typer.Option(None, "--seed", help="run this seed only"),
+        device: Optional[str] = typer.Option(None, "--device", help="cpu, cuda or auto")) -> None:
+    """Meta-train an experiment, meta-test it, and write a run folder."""
+    from .run import run_ref
+
+    try:
+        run_ref(ref, set_, out_dir=out_dir, seed=seed, device=device, console=out)
+    except MtdslError as e:
+        _fail(e)
+    except KeyboardInterrupt:
+        err.print("interrupted: the run folder keeps everything written so far", style="yellow")
+        raise typer.Exit(130)
+
+
+def main() -> None:  # pragma: no cover - the console script
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(app())
