@@ -86,9 +86,22 @@ def run(ref: str = typer.Argument(..., help="spec file, or file.mt::experiment")
         raise typer.Exit(130)
 
 
-def main() -> None:  # pragma: no cover - the console script
-    app()
+def main() -> None:
+    """The console script: a bug in mtdsl is reported with where its traceback was saved,
+    never dumped over the user's terminal."""
+    try:
+        app()
+    except Exception:  # noqa: BLE001 - the last line of defence
+        import tempfile
+        import traceback
+
+        fd, path = tempfile.mkstemp(prefix="mtdsl-crash-", suffix=".txt")
+        with open(fd, "w") as f:
+            traceback.print_exc(file=f)
+        err.print(f"internal error: {sys.exc_info()[1]!r}\nThis is a bug in mtdsl, not in your spec; "
+                  f"the traceback is in {path}", style="bold red", markup=False)
+        sys.exit(1)
 
 
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(app())
+if __name__ == "__main__":
+    main()

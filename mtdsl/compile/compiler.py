@@ -32,7 +32,11 @@ class Compiled:
 
 
 def compile_experiment(ws: Workspace, name: str, overrides: list[str] = ()) -> Compiled:
-    resolved = resolve(ws, name, overrides)
+    try:
+        resolved = resolve(ws, name, overrides)
+    except SpecError as e:
+        more = _model_diagnostics(ws, getattr(e, "located", None))
+        raise SpecError(sorted(e.diagnostics + more, key=sort_key)) from None
     exp = resolved.experiment
     diags: list[Diagnostic] = []
     model_span = resolved.located.spans.get(("model",), resolved.definition.name_span)
@@ -45,7 +49,7 @@ def compile_experiment(ws: Workspace, name: str, overrides: list[str] = ()) -> C
     roles = _assign(resolved, "params", exp.params, names, "role", diags)
     lrs = _assign(resolved, "inner.lr", exp.inner.lr, names, "inner learning rate", diags)
     inits = _assign(resolved, "init", exp.init, names, "init", diags, required=False)
-    if roles and not any(r in ("masked", "meta") for r in roles.values()):
+    if roles and len(roles) == len(names) and not any(r in ("masked", "meta") for r in roles.values()):
         diags.append(Diagnostic("nothing is meta-learned: no parameter is `masked` or `meta`",
                                 resolved.located.key_spans.get(("params",), model_span),
                                 'mark weights `masked` (Meta-ticket) or `meta` (MAML)'))
@@ -56,6 +60,31 @@ def compile_experiment(ws: Workspace, name: str, overrides: list[str] = ()) -> C
                              fan_in=p.fan_in)
                    for p in graph.params)
     return Compiled(resolved, graph, _plan(exp, params))
+
+
+def _model_diagnostics(ws: Workspace, located) -> list[Diagnostic]:
+    """Model errors of a spec whose other fields failed to validate: a user sees a misspelt
+    field and an unknown layer in one run, not one after the other."""
+    from pydantic import TypeAdapter, ValidationError
+
+    from ..validate.evaluate import CallValue
+    from ..validate.resolve import _pydantic_input
+
+    if located is None or located.errors:  # a value that failed to evaluate would only echo
+        return []
+    value = located.value
+    call = value.get("model")
+    train = (value.get("data") or {}).get("train") if isinstance(value.get("data"), dict) else None
+    if not isinstance(call, CallValue) or train is None:
+        return []
+    try:
+        dataset = TypeAdapter(S.Dataset).validate_python(_pydantic_input(train, ("data", "train")))
+        build(ws.models, call, dataset.input_shape)
+    except ValidationError:
+        return []
+    except SpecError as e:
+        return e.diagnostics
+    return []
 
 
 def _check_task(exp: S.Experiment, graph: Graph, span: Span, resolved: Resolved, diags) -> None:
@@ -97,27 +126,31 @@ def _assign(resolved: Resolved, where: str, table: dict, names: list[str], what:
     def at(pattern):
         return spans.get(path + (pattern,), section)
 
-    patterns = []
+    malformed = False
     for pattern in table:
         why = selectors.valid(pattern)
         if why:
             diags.append(Diagnostic(f"malformed selector `{pattern}`: {why}", at(pattern)))
-        else:
-            patterns.append(pattern)
-    out, won, unassigned = {}, set(), []
+            malformed = True
+    if malformed:  # what the table assigns is unknowable; its other checks would only echo
+        return {}
+    patterns = list(table)
+    out, won, unassigned, ties = {}, set(), [], {}
     for name in names:
         best, tied = selectors.resolve(name, patterns)
         if best is None:
             unassigned.append(name)
             continue
         if len(tied) > 1:
-            diags.append(Diagnostic(
-                f"`{name}` gets its {what} from {len(tied)} equally specific selectors: "
-                + ", ".join(f'"{t}"' for t in tied), at(tied[1]),
-                "add a more specific selector for it, or narrow one of these",
-                notes=[(f'"{t}" is here', at(t)) for t in tied[:1]]))
+            ties.setdefault(tuple(tied), []).append(name)
         won.add(best)
         out[name] = table[best]
+    for tied, hit in ties.items():
+        diags.append(Diagnostic(
+            f"{_names(hit)} {'get their' if len(hit) > 1 else 'gets its'} {what} from "
+            f"{len(tied)} equally specific selectors: " + ", ".join(f'"{t}"' for t in tied),
+            at(tied[1]), "add a more specific selector for them, or narrow one of these",
+            notes=[(f'"{t}" is here', at(t)) for t in tied[:1]]))
     for pattern in patterns:
         hit = [n for n in names if selectors.matches(pattern, n)]
         if not hit:
@@ -132,10 +165,13 @@ def _assign(resolved: Resolved, where: str, table: dict, names: list[str], what:
                 f"to replace the inherited table, assign it whole: `{path[-1]} = {{ ... }}`"
                 if origin and origin != resolved.name else "remove it or make it more specific"))
     if unassigned and required:
-        shown = ", ".join(f"`{n}`" for n in unassigned[:6]) + (" ..." if len(unassigned) > 6 else "")
-        diags.append(Diagnostic(f"no {what} for {shown}", section,
+        diags.append(Diagnostic(f"no {what} for {_names(unassigned)}", section,
                                 f'add a selector that matches them, e.g. "**": ...'))
     return out
+
+
+def _names(names: list[str]) -> str:
+    return ", ".join(f"`{n}`" for n in names[:6]) + (f" and {len(names) - 6} more" if len(names) > 6 else "")
 
 
 def _plan(exp: S.Experiment, params: tuple[ParamPlan, ...]) -> Plan:

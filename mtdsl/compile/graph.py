@@ -29,7 +29,7 @@ class ParamSpec:
     shape: tuple[int, ...]
     init: str
     span: Span
-    fan_in: int = 1  # of the layer that owns it (see plan.ParamPlan.fan_in)
+    fan_in: int | None = None  # of the layer that owns it (see plan.ParamPlan.fan_in)
 
     @property
     def numel(self) -> int:
@@ -236,7 +236,7 @@ class _Builder:
         if pshapes and here is None:
             here = _join(base, _auto(kind.name, base, counters))
         scope = here or base
-        fan = math.prod(pshapes[0].shape[1:]) if pshapes and len(pshapes[0].shape) > 1 else 1
+        fan = math.prod(pshapes[0].shape[1:]) if pshapes and len(pshapes[0].shape) > 1 else None
         params = [ParamSpec(_join(scope, p.local), p.shape, p.init, call.span, fan) for p in pshapes]
         return [LayerNode(scope, kind.name, values, shape, out, params, call.span)], out
 

@@ -35,9 +35,10 @@ class ParamPlan:
     role: Role
     inner_lr: float
     init: str
-    # Inputs feeding one output unit of the layer that owns this tensor; a bias or batchnorm
-    # vector shares its layer's (needed by "torch_default", whose bound is 1/sqrt(fan_in)).
-    fan_in: int = 1
+    # Inputs feeding one output unit of the layer that owns this tensor; a bias vector shares
+    # its layer's (needed by "torch_default", whose bound is 1/sqrt(fan_in)). None: from
+    # the tensor's own shape.
+    fan_in: int | None = None
 
     @property
     def numel(self) -> int:

@@ -34,7 +34,7 @@ def straight_through_mask(scores: torch.Tensor, threshold: torch.Tensor) -> torc
 
 
 def iterand_redraw(weight: torch.Tensor, mask: torch.Tensor, *, prob: float, init: str,
-                   fan: int, generator: torch.Generator) -> torch.Tensor:
+                   fan: int | None, generator: torch.Generator) -> torch.Tensor:
     """IteRand: each pruned entry (mask 0) is replaced by a fresh draw from its init
     distribution (fan-in `fan`) with probability `prob`; kept entries never change."""
     fresh = draw(init, tuple(weight.shape), generator, fan=fan).to(weight.device, weight.dtype)

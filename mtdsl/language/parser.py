@@ -83,9 +83,12 @@ def _syntax_diagnostic(err: UnexpectedInput, source: Source) -> Diagnostic:
         hint = "strings use double quotes" if ch == "'" else None
         return Diagnostic(f"unexpected character `{ch}`", span, hint)
     if isinstance(err, UnexpectedEOF) or (isinstance(err, UnexpectedToken) and err.token.type == "$END"):
+        # Point just past the last line of code: trailing comments are not where it broke.
         lines = source.text.splitlines() or [""]
-        last = len(lines)
-        span = Span(source.name, last, len(lines[-1]) + 1, last, len(lines[-1]) + 2)
+        last = max((i for i, l in enumerate(lines, 1) if l.strip() and not l.strip().startswith("//")),
+                   default=1)
+        end = len(lines[last - 1].rstrip()) + 1
+        span = Span(source.name, last, end, last, end + 1)
         expected = _expected(getattr(err, "expected", None) or getattr(err, "accepts", None) or [])
         return Diagnostic("unexpected end of file" + (f", expected {expected}" if expected else ""),
                           span, "a `{` or `(` may be missing its closing `}` or `)`")

@@ -39,8 +39,8 @@ def lineage(ws: Workspace, name: str, diags: list[Diagnostic]) -> list[ast.Exper
     exp = ws.experiments[name]
     while True:
         if exp in chain:
-            diags.append(Diagnostic(f"`{exp.name}` extends itself through "
-                                    + " -> ".join(e.name for e in reversed(chain)),
+            cycle = [e.name for e in chain[chain.index(exp):]] + [exp.name]
+            diags.append(Diagnostic(f"`{exp.name}` extends itself: " + " -> ".join(cycle),
                                     exp.extends_span or exp.name_span, "break the cycle"))
             break
         chain.append(exp)
@@ -48,8 +48,9 @@ def lineage(ws: Workspace, name: str, diags: list[Diagnostic]) -> list[ast.Exper
             break
         parent = ws.experiments.get(exp.extends)
         if parent is None:
+            others = [n for n in ws.experiments if n != exp.name]
             diags.append(Diagnostic(f"`{exp.name}` extends unknown experiment `{exp.extends}`",
-                                    exp.extends_span, did_you_mean(exp.extends, ws.experiments)))
+                                    exp.extends_span, did_you_mean(exp.extends, others)))
             break
         exp = parent
     return list(reversed(chain))
@@ -57,11 +58,10 @@ def lineage(ws: Workspace, name: str, diags: list[Diagnostic]) -> list[ast.Exper
 
 def merged_tree(ws: Workspace, name: str, overrides: list[str], diags: list[Diagnostic]) -> Tree:
     tree = Tree()
+    errors: list[EvalError] = []
     for exp in lineage(ws, name, diags):
-        try:
-            apply(tree, exp.entries, exp.name)
-        except EvalError as e:
-            diags.append(Diagnostic(e.message, e.span, e.hint))
+        apply(tree, exp.entries, exp.name, errors)
+    diags += [Diagnostic(e.message, e.span, e.hint) for e in errors]
     for n, text in enumerate(overrides, 1):
         node, odiags = parse_override(text, f"--set({n})")
         diags += odiags
@@ -86,9 +86,11 @@ def resolve(ws: Workspace, name: str, overrides: list[str] = ()) -> Resolved:
         experiment = S.Experiment.model_validate(data)
     except ValidationError as err:
         experiment = None
-        diags += [_diagnostic(e, data, located, definition) for e in err.errors()]
+        diags += _without_echoes([(e, _diagnostic(e, data, located, definition)) for e in err.errors()], data)
     if diags:
-        raise SpecError(sorted(diags, key=sort_key))
+        err = SpecError(sorted(diags, key=sort_key))
+        err.located = located  # later stages may still check what did evaluate
+        raise err
     return Resolved(name, experiment, located, ws, definition)
 
 
@@ -109,6 +111,25 @@ def _pydantic_input(v: Any, path: tuple) -> Any:
 
 
 # ---- pydantic errors to diagnostics -------------------------------------------------------------
+
+def _without_echoes(pairs: list[tuple[dict, Diagnostic]], data: Any) -> list[Diagnostic]:
+    """A misspelt field is also a missing one; report only the misspelling, which says both."""
+    unknown = {}
+    for e, _ in pairs:
+        if e["type"] == "extra_forbidden":
+            path = _data_path(e["loc"], data)
+            unknown.setdefault(path[:-1], []).append(str(e["loc"][-1]))
+    out = []
+    for e, d in pairs:
+        if e["type"] == "missing":
+            container = _data_path(e["loc"], data)
+            typos = unknown.get(container, [])
+            if did_you_mean(str(e["loc"][-1]), typos) and any(
+                    did_you_mean(t, [str(e["loc"][-1])]) for t in typos):
+                continue
+        out.append(d)
+    return out
+
 
 def _data_path(loc: tuple, data: Any) -> tuple:
     """pydantic's `loc` names union members and validators too; keep the steps into data."""
@@ -189,7 +210,8 @@ def _diagnostic(e: dict, data: Any, located: Located, definition: ast.Experiment
     if kind == "missing":
         field = loc[-1]
         container = path
-        return Diagnostic(f"missing field `{field}` in `{_dotted(container)}`",
+        where = f"`{_dotted(container)}`" if container else f"experiment `{definition.name}`"
+        return Diagnostic(f"missing field `{field}` in {where}",
                           _span_for(container, located, definition, True) if container
                           else definition.name_span,
                           f"add `{field}: ...`")
@@ -218,7 +240,8 @@ def _diagnostic(e: dict, data: Any, located: Located, definition: ast.Experiment
         w = next((v for k, v in want.items() if kind.startswith(k)), "another type")
         return Diagnostic(f"`{where}` must be {w}, got {describe(e.get('input'))}",
                           _span_for(path, located, definition, False))
-    msg = e["msg"][0].lower() + e["msg"][1:]
+    msg = e["msg"].removeprefix("Value error, ")
+    msg = msg[0].lower() + msg[1:]
     return Diagnostic(f"`{where}`: {msg}", _span_for(path, located, definition, False))
 
 

@@ -122,7 +122,11 @@ class Inner(Strict):
     @field_validator("lr", mode="before")
     @classmethod
     def _selector_map(cls, v):
-        return {"**": v} if isinstance(v, (int, float)) and not isinstance(v, bool) else v
+        if isinstance(v, (int, float)) and not isinstance(v, bool):
+            return {"**": v}
+        if not isinstance(v, dict):
+            raise ValueError(f'must be a number, or numbers by selector (lr["head.**"]: 0), got {v!r}')
+        return v
 
 
 # ---- outer loop -----------------------------------------------------------------------------

@@ -60,15 +60,19 @@ def _as_tree(slot: Slot | None, key: str, key_span: Span, origin: str) -> Tree:
                      f"assign it whole with `{key}: ...` instead")
 
 
-def apply(tree: Tree, entries: list[ast.Entry], origin: str) -> None:
+def apply(tree: Tree, entries: list[ast.Entry], origin: str, errors: list[EvalError]) -> None:
+    """Merge entries into the tree; an entry that cannot merge is reported and skipped."""
     for e in entries:
-        if isinstance(e, ast.Section):
-            sub = _as_tree(tree.entries.get(e.name), e.name, e.name_span, origin)
-            apply(sub, e.entries, origin)
-            tree.entries[e.name] = Slot(sub, e.span, e.name_span, origin)
-        else:
-            for target in e.targets:
-                assign(tree, target, e.value, origin)
+        try:
+            if isinstance(e, ast.Section):
+                sub = _as_tree(tree.entries.get(e.name), e.name, e.name_span, origin)
+                apply(sub, e.entries, origin, errors)
+                tree.entries[e.name] = Slot(sub, e.span, e.name_span, origin)
+            else:
+                for target in e.targets:
+                    assign(tree, target, e.value, origin)
+        except MergeError as err:
+            errors.append(err)
 
 
 def assign(tree: Tree, target: ast.Target, value: ast.Value, origin: str) -> None:
@@ -107,7 +111,10 @@ def _fresh(value: ast.Value, origin: str):
     """An assigned map becomes a new tree (replacing, not merging); calls stay syntax."""
     if isinstance(value, ast.Map):
         t = Tree()
-        apply(t, value.entries, origin)
+        errors: list[EvalError] = []
+        apply(t, value.entries, origin, errors)
+        if errors:
+            raise errors[0]
         return t
     return value
 

@@ -1,0 +1,23 @@
+import "../../../specs/lib/models.mt"
+
+model c(classes: int) {
+  conv1: conv(8, 40) -> relu -> flatten
+  head: linear(classes)
+}
+
+experiment broken {
+  data {
+    root  = env("MTDSL_DATA", default: "~/.cache/mtdsl")
+    train = omniglot(split: "train")
+    test  = omniglot(split: "test")
+  }
+  task { ways: 5, shots: 1, queries: 5 }
+  model = c(classes: task.ways)
+  params {
+    "**.weight": masked
+    "head.**", "**.bias", "**.bn.**": fixed
+  }
+  inner { steps: 1, lr: 0.4 }
+  outer { optimizer: sgd(lr: 10, momentum: 0.9), schedule: cosine(warmup: 10), iterations: 100 }
+}
+// expect: 4:10: conv with kernel 40 does not fit an input of size 28
