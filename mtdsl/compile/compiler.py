@@ -158,12 +158,16 @@ def _assign(resolved: Resolved, where: str, table: dict, names: list[str], what:
                                     at(pattern), did_you_mean(pattern, names) or
                                     f"parameters are named like `{names[0]}`" if names else None))
         elif pattern not in won:
-            origin = resolved.located.origins.get(path + (pattern,), "")
+            origins = resolved.located.origins
+            winners = sorted({selectors.resolve(n, patterns)[0] for n in hit})
+            inherited = [w for w in winners if origins.get(path + (w,)) != origins.get(path + (pattern,))]
             diags.append(Diagnostic(
                 f'selector "{pattern}" in `{where}` decides nothing: every parameter it matches '
                 "is taken by a more specific selector", at(pattern),
                 f"to replace the inherited table, assign it whole: `{path[-1]} = {{ ... }}`"
-                if origin and origin != resolved.name else "remove it or make it more specific"))
+                if inherited else "remove it or make it more specific",
+                notes=[(f'"{w}" (from {origins.get(path + (w,), "?")}) takes precedence', at(w))
+                       for w in winners]))
     if unassigned and required:
         diags.append(Diagnostic(f"no {what} for {_names(unassigned)}", section,
                                 f'add a selector that matches them, e.g. "**": ...'))

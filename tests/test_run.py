@@ -1,0 +1,97 @@
+"""`mtdsl run` end to end: real data, real engine, real files."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from mtdsl.cli.main import app
+
+from conftest import ROOT
+
+RESULT_KEYS = ["experiment", "spec_sha256", "seed", "iterations", "test", "sparsity", "wall_seconds"]
+
+
+def run(args, monkeypatch, env=None):
+    monkeypatch.chdir(ROOT)
+    for k, v in (env or {}).items():
+        monkeypatch.setenv(k, v)
+    result = CliRunner().invoke(app, ["run", *args])
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
+    return result
+
+
+def test_sinusoid_run_writes_a_complete_run_folder(tmp_path, monkeypatch):
+    out = tmp_path / "run"
+    r = run(["specs/sinusoid_ticket.mt", "--seed", "3", "--out", str(out), "--set", "outer.iterations=20",
+             "--set", "eval.test_tasks=40", "--set", "outer.meta_batch=4"], monkeypatch)
+    assert r.exit_code == 0, r.output
+    result = json.loads((out / "result.json").read_text())
+    assert list(result) == RESULT_KEYS
+    assert result["experiment"] == "sinusoid_ticket" and result["seed"] == 3 and result["iterations"] == 20
+    entry = result["test"]["sinusoid/test"]
+    assert entry["metric"] == "mse" and entry["tasks"] == 40 and entry["ci95"] > 0
+    assert set(result["sparsity"]) == {"layer2.weight"}
+    assert len(result["spec_sha256"]) == 64
+    assert (out / "spec.sha256").read_text().split()[0] == result["spec_sha256"]
+    lines = [json.loads(l) for l in (out / "metrics.jsonl").read_text().splitlines()]
+    steps = [l for l in lines if "loss" in l]
+    assert [l["iteration"] for l in steps] == list(range(1, 21))
+    assert all(math.isfinite(l["loss"]) and "mse" in l and "lr" in l and "sparsity" in l for l in steps)
+    saved = torch.load(out / "final.pt")
+    assert saved["masks/layer2.weight"].shape == (40, 40)
+    resolved = json.loads((out / "resolved.json").read_text())
+    assert resolved["spec"]["outer"]["iterations"] == 20  # the override is in the operative spec
+    assert "// --set outer.iterations=20" in (out / "spec.mt").read_text()
+
+
+def test_every_seed_is_its_own_run(tmp_path, monkeypatch):
+    out = tmp_path / "seeds"
+    r = run(["specs/sinusoid_maml.mt", "--out", str(out), "--set", "seeds=[1, 2]",
+             "--set", "outer.iterations=3", "--set", "eval.test_tasks=10", "--set", "outer.meta_batch=2"],
+            monkeypatch)
+    assert r.exit_code == 0, r.output
+    a, b = (json.loads((out / f"seed{s}" / "result.json").read_text()) for s in (1, 2))
+    assert (a["seed"], b["seed"]) == (1, 2)
+    assert a["test"] != b["test"] and a["spec_sha256"] == b["spec_sha256"]
+
+
+@pytest.mark.parametrize("spec", ["omniglot_mlp_ticket", "omniglot_mlp_maml"])
+def test_a_short_real_omniglot_run_learns(spec, tmp_path, monkeypatch, omniglot_root):
+    out = tmp_path / spec
+    r = run([f"specs/{spec}.mt", "--seed", "1", "--out", str(out), "--set", "outer.iterations=150",
+             "--set", "eval.valid_tasks=20", "--set", "eval.test_tasks=200"],
+            monkeypatch, env={"MTDSL_DATA": str(omniglot_root)})
+    assert r.exit_code == 0, r.output
+    result = json.loads((out / "result.json").read_text())
+    accuracy = result["test"]["omniglot/test"]["mean"]
+    assert accuracy > 0.6, f"5-way accuracy {accuracy:.3f} after 150 iterations (chance is 0.2)"
+    if spec.endswith("ticket"):
+        assert set(result["sparsity"]) == {f"layer{i}.weight" for i in range(1, 5)}
+        assert all(s > 0 for s in result["sparsity"].values())
+    valid = [json.loads(l) for l in (out / "metrics.jsonl").read_text().splitlines() if "valid" in l]
+    assert valid and valid[-1]["iteration"] == 150
+
+
+def test_missing_data_is_a_clear_error_not_a_traceback(tmp_path):
+    env = {**os.environ, "MTDSL_DATA": str(tmp_path / "nothing-here"), "COLUMNS": "200"}
+    r = subprocess.run([sys.executable, "-m", "mtdsl.cli.main", "run", "specs/omniglot_mlp_ticket.mt",
+                        "--set", "outer.iterations=1", "--out", str(tmp_path / "run")],
+                       cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 1
+    assert "Traceback" not in r.stdout + r.stderr
+    assert "omniglot" in r.stderr and "nothing-here" in r.stderr and "images_background" in r.stderr
+
+
+def test_a_spec_error_stops_run_with_exit_2(tmp_path, monkeypatch):
+    r = run(["specs/sinusoid_maml.mt", "--set", "outer.itertions=3", "--out", str(tmp_path / "x")], monkeypatch)
+    assert r.exit_code == 2
+    assert "did you mean `iterations`?" in r.output
+    assert not (tmp_path / "x").exists()
