@@ -7,64 +7,15 @@ an error, never silently ignored. Components written as calls (`sgd(lr: 10)`) ar
 
 from __future__ import annotations
 
-from typing import Annotated, Any, ClassVar, Literal, Union
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic.functional_validators import BeforeValidator
 
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-def _component(v: Any) -> Any:
-    """A bare name stands for a call with no arguments: `sgd` == `sgd()`."""
-    return {"kind": v} if isinstance(v, str) else v
-
-
-def Component(*members):
-    return Annotated[Union[members], Field(discriminator="kind"), BeforeValidator(_component)]
-
-
-PositiveInt = Annotated[int, Field(gt=0)]
-Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
+from .datasets import Dataset
+from .spec_base import Component, Fraction, PositiveInt, Strict
 
 # ---- data ----------------------------------------------------------------------------------
-
-Split = Literal["train", "val", "test"]
-
-
-class Omniglot(Strict):
-    """Omniglot, Vinyals split 1028/172/423 characters, each rotation its own class."""
-
-    kind: Literal["omniglot"]
-    split: Split = "train"
-    size: PositiveInt = 28
-    rotations: list[Literal[0, 90, 180, 270]] = [0, 90, 180, 270]
-    root: str | None = None
-
-    task_kind: ClassVar[str] = "classification"
-
-    @property
-    def input_shape(self) -> tuple[int, ...]:
-        return (1, self.size, self.size)
-
-
-class Sinusoid(Strict):
-    """Sinusoid regression (paper Appendix C): y = A sin(x - phase)."""
-
-    kind: Literal["sinusoid"]
-    split: Split = "train"
-    amplitude: tuple[float, float] = (0.1, 5.0)
-    phase: tuple[float, float] = (0.0, 3.141592653589793)
-    x_range: tuple[float, float] = (-5.0, 5.0)
-
-    task_kind: ClassVar[str] = "regression"
-    input_shape: ClassVar[tuple[int, ...]] = (1,)
-
-
-Dataset = Component(Omniglot, Sinusoid)
-
 
 def _listify(v: Any) -> Any:
     return v if isinstance(v, list) else [v]
