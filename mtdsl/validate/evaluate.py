@@ -59,6 +59,8 @@ def evaluate(node: ast.Value, lookup: Lookup) -> Any:
     if isinstance(node, ast.Call):
         if node.func == "env":
             return _env(node, lookup)
+        if node.func in FUNCTIONS:
+            return _builtin(node, lookup)
         args = [evaluate(a.value, lookup) for a in node.positional]
         kwargs = {}
         for a in node.keywords:
@@ -69,6 +71,31 @@ def evaluate(node: ast.Value, lookup: Lookup) -> Any:
     if isinstance(node, ast.Map):
         raise EvalError("a `{ ... }` map is not allowed here", node.span)
     raise EvalError(f"cannot evaluate {type(node).__name__}", node.span)
+
+
+def _range(*args):
+    return list(range(*args))
+
+
+# Built-in functions, evaluated where they are written (a model body or an experiment).
+FUNCTIONS = {"range": (_range, 1, 3, "int"), "len": (len, 1, 1, "list"),
+             "min": (min, 1, 8, "number"), "max": (max, 1, 8, "number")}
+
+
+def _builtin(node: ast.Call, lookup: Lookup) -> Any:
+    fn, lo, hi, want = FUNCTIONS[node.func]
+    if node.keywords or not lo <= len(node.args) <= hi:
+        raise EvalError(f"{node.func} takes {lo}" + (f" to {hi}" if hi > lo else "")
+                        + " positional argument" + ("s" if hi > 1 else ""), node.span)
+    args = [evaluate(a.value, lookup) for a in node.args]
+    ok = {"int": lambda v: isinstance(v, int) and not isinstance(v, bool),
+          "list": lambda v: isinstance(v, list),
+          "number": lambda v: isinstance(v, (int, float, list)) and not isinstance(v, bool)}[want]
+    for a, v in zip(node.args, args):
+        if not ok(v):
+            raise EvalError(f"{node.func} needs {'an integer' if want == 'int' else 'a ' + want}, "
+                            f"got {describe(v)}", a.span)
+    return fn(*args)
 
 
 def _env(node: ast.Call, lookup: Lookup) -> Any:
