@@ -2,30 +2,23 @@
 import "lib/models.mt"
 
 experiment sinusoid_ticket_naive {
-  seeds = [1, 2, 3]
+  seeds: [1, 2, 3]
 
   data {
-    train = sinusoid(amplitude: [0.1, 5.0], phase: [0, 3.141592653589793], x_range: [-5, 5])
-    test  = sinusoid(split: "test")
+    train: sinusoid(amplitude: [0.1, 5.0], phase: [0, 3.141592653589793], x_range: [-5, 5])
+    test: sinusoid(split: "test")
   }
 
   task { shots: 5, queries: 5 }
 
-  model = sine_mlp(hidden: 40)
-  init { "**": torch_default }   // torch's Linear default, as the paper's sinusoid code uses
+  model: sine_mlp(hidden: 40)
+  init { "**": torch_default }  // torch's Linear default, as the paper's sinusoid code uses
 
-  params {
-    "**.weight": masked
-    "**.bias"  : fixed
-  }
+  params { "**.weight": masked, "**.bias": fixed }
 
   inner { steps: 5, lr: 0.01 }
 
-  outer {
-    optimizer : adamw(lr: 0.001)
-    iterations: 70000
-    meta_batch: 25
-  }
+  outer { optimizer: adamw(lr: 0.001), iterations: 70000, meta_batch: 25 }
 
   eval { every: 5000, valid_tasks: 100, test_tasks: 1000 }
 }

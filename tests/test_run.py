@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -49,7 +50,9 @@ def test_sinusoid_run_writes_a_complete_run_folder(tmp_path, monkeypatch):
     assert saved["masks/layer2.weight"].shape == (40, 40)
     resolved = json.loads((out / "resolved.json").read_text())
     assert resolved["spec"]["outer"]["iterations"] == 20  # the override is in the operative spec
-    assert "// --set outer.iterations=20" in (out / "spec.mt").read_text()
+    spec_text = (out / "spec.mt").read_text()
+    assert "// --set outer.iterations=20" in spec_text and "iterations: 20" in spec_text
+    assert hashlib.sha256(spec_text.encode()).hexdigest() == result["spec_sha256"]
 
 
 def test_every_seed_is_its_own_run(tmp_path, monkeypatch):

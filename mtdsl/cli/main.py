@@ -86,6 +86,62 @@ def run(ref: str = typer.Argument(..., help="spec file, or file.mt::experiment")
         raise typer.Exit(130)
 
 
+@app.command()
+def fmt(files: List[str] = typer.Argument(..., help=".mt files to format in place"),
+        check_only: bool = typer.Option(False, "--check", help="change nothing; exit 1 if a file would change")) -> None:
+    """Rewrite specs in the one canonical layout (comments kept; meaning never changes)."""
+    from pathlib import Path
+
+    from .tools import format_file
+
+    changed = []
+    try:
+        for name in files:
+            original, formatted = format_file(Path(name))
+            if original != formatted:
+                changed.append(name)
+                if not check_only:
+                    Path(name).write_text(formatted)
+    except SpecError as e:
+        _fail(e)
+    verb = "would reformat" if check_only else "reformatted"
+    for name in changed:
+        out.print(f"{verb} {name}")
+    out.print(f"{len(changed)} of {len(files)} file{'s' * (len(files) != 1)} {verb}")
+    if check_only and changed:
+        raise typer.Exit(1)
+
+
+@app.command()
+def diff(a: str = typer.Argument(..., help="spec file or file.mt::experiment"),
+         b: str = typer.Argument(..., help="spec file or file.mt::experiment"),
+         set_: List[str] = typer.Option([], "--set", help="override applied to B: PATH=VALUE")) -> None:
+    """What differs between two experiments after inheritance and defaults: `path: old -> new`."""
+    from .tools import diff_lines, resolved_values
+
+    try:
+        lines = diff_lines(resolved_values(a, []), resolved_values(b, set_))
+    except MtdslError as e:
+        _fail(e)
+    for line in lines:
+        out.print(line, markup=False, soft_wrap=True)
+    if not lines:
+        out.print("no differences")
+
+
+@app.command()
+def schema(output: Optional[str] = typer.Option(None, "--out", help="write to this file instead of stdout")) -> None:
+    """The JSON Schema of a resolved experiment, for editors and tools."""
+    from .tools import schema as build
+
+    text = json.dumps(build(), indent=2) + "\n"
+    if output:
+        from pathlib import Path
+        Path(output).write_text(text)
+    else:
+        print(text, end="")
+
+
 def main() -> None:
     """The console script: a bug in mtdsl is reported with where its traceback was saved,
     never dumped over the user's terminal."""

@@ -3,8 +3,6 @@ progress, validate, meta-test, and write the run folder."""
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
 import time
 from dataclasses import dataclass
@@ -13,6 +11,7 @@ from pathlib import Path
 from rich.console import Console
 
 from ..compile.compiler import Compiled
+from ..compile.operative import operative_text, sha256
 from ..errors import RunError
 from ..validate import spec as S
 from .select import compile_ref
@@ -40,14 +39,8 @@ def run_ref(ref: str, overrides: list[str], *, out_dir: str | None, seed: int | 
         for s in seeds:
             out = out_dir if out_dir is None or len(seeds) == 1 else str(Path(out_dir) / f"seed{s}")
             folders.append(run_experiment(c, seed=s, out_dir=out, device=device, console=console,
-                                          source_text=_source_text(c), overrides=overrides))
+                                          overrides=overrides))
     return folders
-
-
-def _source_text(c: Compiled) -> str:
-    from ..language.source import lookup
-    src = lookup(c.resolved.definition.span.file)
-    return src.text if src else ""
 
 
 def resolved_document(c: Compiled) -> dict:
@@ -57,11 +50,6 @@ def resolved_document(c: Compiled) -> dict:
     return {"experiment": c.resolved.name, "spec": exp,
             "parameters": [{"name": p.name, "shape": list(p.shape), "role": p.role,
                             "inner_lr": p.inner_lr, "init": p.init} for p in c.plan.params]}
-
-
-def spec_sha256(document: dict) -> str:
-    canonical = json.dumps(document, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode()).hexdigest()
 
 
 def pick_device(wanted: str):
@@ -104,7 +92,7 @@ def evaluate(learner, source, n_tasks: int, generator, metric: str) -> list[floa
 
 
 def run_experiment(c: Compiled, *, seed: int, out_dir: str | None, device: str | None,
-                   console: Console, source_text: str, overrides: list[str]) -> Path:
+                   console: Console, overrides: list[str]) -> Path:
     import torch
 
     from ..compile.module import CompiledModel
@@ -120,12 +108,15 @@ def run_experiment(c: Compiled, *, seed: int, out_dir: str | None, device: str |
     dev = pick_device(device or exp.device)
     started = time.monotonic()
     sources = open_sources(exp, dev)
+    source = str(Path(c.resolved.definition.span.file).resolve())
+    header = f"// Operative spec of `{name}` from {source}" + "".join(f"\n// --set {o}" for o in overrides)
+    text = operative_text(c, header)
+    sha = sha256(text)
     document = resolved_document(c)
-    sha = spec_sha256(document)
     run = RunDir.create(name, out=out_dir)
-    header = "".join(f"// --set {o}\n" for o in overrides)
-    run.write_spec(header + source_text, sha)
-    run.write_json("resolved", {**document, "seed": seed, "spec_sha256": sha,
+    run.write_spec(text, sha)
+    run.write_json("resolved", {**document, "source": source, "overrides": list(overrides),
+                                "seed": seed, "spec_sha256": sha,
                                 "device": str(dev), "torch": torch.__version__})
     metric = "accuracy" if plan.loss == "cross_entropy" else "mse"
 
@@ -143,7 +134,8 @@ def run_experiment(c: Compiled, *, seed: int, out_dir: str | None, device: str |
             live.update(it, stats.loss, value, stats.lr, sparsity if plan.by_role("masked") else None)
             if it % log_every == 0 or it == iterations:
                 run.append_metrics({"iteration": it, "loss": stats.loss, metric: value, "lr": stats.lr,
-                                    "sparsity": sparsity, "inner_grad": stats.inner_grad,
+                                    "sparsity": sparsity, "layer_sparsity": learner.sparsity(),
+                                    "inner_grad": stats.inner_grad,
                                     "seconds": round(time.monotonic() - started, 3)})
             if sources.valid is not None and (it % plan.eval.every == 0 or it == iterations):
                 values = evaluate(learner, sources.valid, plan.eval.valid_tasks,

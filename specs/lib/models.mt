@@ -5,7 +5,7 @@
 model mlp(hidden: list[int], width: int = 1, classes: int) {
   flatten
   for i, h in hidden {
-    layer{i+1}: linear(h * width) -> bn: batchnorm(eps: 1e-3) -> relu
+    layer{i + 1}: linear(h * width) -> bn: batchnorm(eps: 1e-3) -> relu
   }
   head: linear(classes)
 }
