@@ -15,7 +15,11 @@ experiment sinusoid_ticket {
   model: sine_mlp(hidden: 40)
   init { "**": torch_default }  // torch's Linear default, as the paper's sinusoid code uses
 
-  params { "layer2.weight": masked, "layer1.**", "head.**": meta, "layer2.bias": fixed }
+  params {
+    "layer2.weight": masked
+    "layer1.**", "head.**": meta
+    "layer2.bias": fixed
+  }
 
   inner { steps: 5, lr: 0.01 }
 

@@ -4,8 +4,8 @@ stores.
 One layout, decided by the syntax tree alone (plus where blank lines and comments were),
 so formatting is idempotent and never changes meaning: `parse(format(t)) == parse(t)`.
   * two-space indentation; `key: value` (never `=`); one entry per line;
-  * a section whose entries are all short values prints on one line when it fits in
-    `WIDTH` columns and holds no comment: `task { ways: 5, shots: 1 }`;
+  * a nested section of at most four single-key entries prints on one line when it fits
+    in `WIDTH` columns and holds no comment: `task { ways: 5, shots: 1 }`;
   * a blank line in the source between two entries or items is kept (one at most);
   * comments stay on their line: before an entry, or after it on the same line.
 """
@@ -156,7 +156,9 @@ def _body_item(w: _Writer, item) -> None:
 
 def _entries_block(w: _Writer, head: str, node: ast.Node, entries: list, depth: int) -> None:
     inline = head + " { " + ", ".join(_entry_inline(e) for e in entries) + " }" if entries else head + " {}"
-    simple = all(isinstance(e, ast.Assign) and not isinstance(e.value, ast.Map) for e in entries)
+    # One line only for plain `key: value` entries: `"a", "b": x` inline would read as two.
+    simple = all(isinstance(e, ast.Assign) and not isinstance(e.value, ast.Map) and len(e.targets) == 1
+                 for e in entries)
     if depth > 0 and simple and len(INDENT * depth + inline) <= WIDTH and len(entries) <= 4 \
             and not w.has_comment_within(node):
         w.emit(depth, inline, node)
