@@ -69,16 +69,20 @@ def show(ref: str = typer.Argument(..., help="spec file, or file.mt::experiment"
 
 
 @app.command()
-def run(ref: str = typer.Argument(..., help="spec file, or file.mt::experiment"),
+def run(ref: Optional[str] = typer.Argument(None, help="spec file, or file.mt::experiment|sweep"),
         set_: List[str] = typer.Option([], "--set", help="override a field: PATH=VALUE"),
         out_dir: Optional[str] = typer.Option(None, "--out", help="run folder (default runs/<experiment>/<time>)"),
         seed: Optional[int] = typer.Option(None, "--seed", help="run this seed only"),
-        device: Optional[str] = typer.Option(None, "--device", help="cpu, cuda or auto")) -> None:
-    """Meta-train an experiment, meta-test it, and write a run folder."""
+        device: Optional[str] = typer.Option(None, "--device", help="cpu, cuda or auto"),
+        resume: Optional[str] = typer.Option(None, "--resume", help="continue the run in this folder")) -> None:
+    """Meta-train an experiment (every seed, every sweep point), meta-test it, write run folders."""
     from .run import run_ref
 
+    if (ref is None) == (resume is None):
+        err.print("error: give a spec to run, or --resume RUN_DIR", style="bold red")
+        raise typer.Exit(2)
     try:
-        run_ref(ref, set_, out_dir=out_dir, seed=seed, device=device, console=out)
+        run_ref(ref, set_, out_dir=out_dir, seed=seed, device=device, console=out, resume=resume)
     except MtdslError as e:
         _fail(e)
     except KeyboardInterrupt:
@@ -158,6 +162,8 @@ def main() -> None:
                   f"the traceback is in {path}", style="bold red", markup=False)
         sys.exit(1)
 
+
+from . import report_commands  # noqa: E402,F401  (registers report, figures, export)
 
 if __name__ == "__main__":
     main()

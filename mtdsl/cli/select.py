@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 from ..compile.compiler import Compiled, compile_experiment
 from ..errors import SpecError
 from ..language.diagnostics import Diagnostic, did_you_mean
 from ..validate.loader import Workspace, load
+from ..validate.sweep import expand
 
 
 def split_ref(ref: str) -> tuple[str, str | None]:
@@ -16,7 +18,8 @@ def split_ref(ref: str) -> tuple[str, str | None]:
 
 
 def load_ref(ref: str) -> tuple[Workspace, list[str]]:
-    """The workspace of the file and the experiment names the reference picks."""
+    """The workspace of the file and the experiment or sweep names the reference picks:
+    `file.mt::name`, or everything the file itself defines."""
     path, name = split_ref(ref)
     if not Path(path).exists():
         raise SpecError([Diagnostic(f"no such spec file: `{path}`", None,
@@ -25,22 +28,52 @@ def load_ref(ref: str) -> tuple[Workspace, list[str]]:
     if ws.diagnostics:
         raise SpecError(ws.diagnostics)
     if name is None:
-        return ws, list(ws.own)
-    if name not in ws.experiments:
-        raise SpecError([Diagnostic(f"`{path}` defines no experiment `{name}`", None,
-                                    did_you_mean(name, ws.own))])
+        return ws, list(ws.own) + list(ws.own_sweeps)
+    if name not in ws.experiments and name not in ws.sweeps:
+        raise SpecError([Diagnostic(f"`{path}` defines no experiment or sweep `{name}`", None,
+                                    did_you_mean(name, ws.own + ws.own_sweeps))])
     return ws, [name]
 
 
-def compile_ref(ref: str, overrides: list[str]) -> list[Compiled]:
-    """Compile every experiment the reference picks, gathering all their errors."""
+@dataclass
+class Unit:
+    """One thing to run: an experiment, or one point of a sweep."""
+
+    compiled: Compiled
+    group: str  # the experiment's or the sweep's name
+    label: str | None = None  # the sweep point, e.g. "model.width=2,seed=1"
+
+
+def compile_units(ref: str, overrides: list[str]) -> list[Unit]:
+    """Compile every experiment and sweep point the reference picks, gathering all errors."""
     ws, names = load_ref(ref)
-    compiled, diags = [], []
+    units, diags = [], []
+
+    def add(e: SpecError):
+        seen = {x.render() for x in diags}
+        diags.extend(d for d in e.diagnostics if d.render() not in seen)
+
     for name in names:
         try:
-            compiled.append(compile_experiment(ws, name, overrides))
+            if name in ws.sweeps:
+                points, errors = expand(ws, name)
+                if errors:
+                    raise SpecError(errors)
+                base = ws.sweeps[name].base
+                for p in points:
+                    try:
+                        units.append(Unit(compile_experiment(ws, base, overrides, p.assigns), name, p.label))
+                    except SpecError as e:
+                        add(e)
+            else:
+                units.append(Unit(compile_experiment(ws, name, overrides), name))
         except SpecError as e:
-            diags += [d for d in e.diagnostics if d.render() not in {x.render() for x in diags}]
+            add(e)
     if diags:
         raise SpecError(diags)
-    return compiled
+    return units
+
+
+def compile_ref(ref: str, overrides: list[str]) -> list[Compiled]:
+    """The compiled experiments (sweep points included) the reference picks."""
+    return [u.compiled for u in compile_units(ref, overrides)]

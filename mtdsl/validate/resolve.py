@@ -56,12 +56,19 @@ def lineage(ws: Workspace, name: str, diags: list[Diagnostic]) -> list[ast.Exper
     return list(reversed(chain))
 
 
-def merged_tree(ws: Workspace, name: str, overrides: list[str], diags: list[Diagnostic]) -> Tree:
+def merged_tree(ws: Workspace, name: str, overrides: list[str], diags: list[Diagnostic],
+                assigns: list[ast.Assign] = ()) -> Tree:
     tree = Tree()
     errors: list[EvalError] = []
     for exp in lineage(ws, name, diags):
         apply(tree, exp.entries, exp.name, errors)
     diags += [Diagnostic(e.message, e.span, e.hint) for e in errors]
+    for node in assigns:  # a sweep point's values, written in the sweep
+        for target in node.targets:
+            try:
+                assign(tree, target, node.value, "sweep")
+            except EvalError as e:
+                diags.append(Diagnostic(e.message, e.span, e.hint))
     for n, text in enumerate(overrides, 1):
         node, odiags = parse_override(text, f"--set({n})")
         diags += odiags
@@ -75,9 +82,10 @@ def merged_tree(ws: Workspace, name: str, overrides: list[str], diags: list[Diag
     return tree
 
 
-def resolve(ws: Workspace, name: str, overrides: list[str] = ()) -> Resolved:
+def resolve(ws: Workspace, name: str, overrides: list[str] = (), assigns: list[ast.Assign] = ()) -> Resolved:
+    """`assigns` (a sweep point) apply after inheritance, `overrides` (--set) after them."""
     diags: list[Diagnostic] = []
-    tree = merged_tree(ws, name, list(overrides), diags)
+    tree = merged_tree(ws, name, list(overrides), diags, list(assigns))
     located = to_plain(tree)
     diags += [Diagnostic(e.message, e.span, e.hint) for e in located.errors]
     data = _pydantic_input(located.value, ())

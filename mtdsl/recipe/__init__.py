@@ -1,0 +1,1 @@
+"""Recipes: the programs that join the stages (data, engine, report) into a run."""

@@ -1,0 +1,33 @@
+"""The experiment's datasets, opened as task sources on the training device."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..validate import spec as S
+
+
+@dataclass
+class Sources:
+    train: object
+    valid: object | None
+    tests: dict[str, object]  # "<dataset>/<split>" -> task source
+
+
+def open_source(exp: S.Experiment, ds, device, split: str | None = None):
+    from ..data.registry import open_dataset
+
+    options = ds.model_dump(exclude={"kind", "split", "root"})
+    return open_dataset(ds.kind, root=getattr(ds, "root", None) or exp.data.root, split=split or ds.split,
+                        ways=exp.task.ways if ds.task_kind == "classification" else None,
+                        shots=exp.task.shots, queries=exp.task.queries, **options).to(device)
+
+
+def label(ds) -> str:
+    return f"{ds.kind}/{ds.split}"
+
+
+def open_sources(exp: S.Experiment, device) -> Sources:
+    tests = {label(ds): open_source(exp, ds, device) for ds in exp.data.test}
+    valid = open_source(exp, exp.data.valid, device) if exp.data.valid else None
+    return Sources(open_source(exp, exp.data.train, device), valid, tests)
