@@ -24,12 +24,38 @@ def _fail(e: MtdslError, fmt: str = "text") -> None:
             print(json.dumps([d.to_json() for d in e.diagnostics], indent=2))
         else:
             for d in e.diagnostics:
-                err.print(d.render(), markup=False)
+                err.print(_highlighted(d.render()) if err.is_terminal else d.render(), markup=False)
             n = len(e.diagnostics)
             err.print(f"{n} error{'s' * (n != 1)}", style="bold red")
     else:
         err.print(f"error: {e}", style="bold red", markup=False)
     raise typer.Exit(e.exit_code)
+
+
+def _highlighted(text: str):
+    """The diagnostic with its quoted spec line coloured by the .mt lexer."""
+    import re
+
+    from rich.syntax import Syntax
+    from rich.text import Text
+
+    from ..language.highlight import MtLexer
+
+    out_text = Text()
+    for i, line in enumerate(text.splitlines()):
+        m = re.match(r"(\d+ \| )(.*)", line)
+        if i == 0:
+            out_text.append(line, style="bold")
+        elif m:
+            out_text.append(m.group(1), style="blue")
+            code = Syntax(m.group(2), MtLexer(), theme="ansi_dark").highlight(m.group(2))
+            code.rstrip()
+            out_text.append_text(code)
+        else:
+            out_text.append(line, style="blue" if line.lstrip().startswith(("|", "=")) else None)
+        out_text.append("\n")
+    out_text.rstrip()
+    return out_text
 
 
 @app.command()
@@ -88,6 +114,23 @@ def run(ref: Optional[str] = typer.Argument(None, help="spec file, or file.mt::e
     except KeyboardInterrupt:
         err.print("interrupted: the run folder keeps everything written so far", style="yellow")
         raise typer.Exit(130)
+
+
+@app.command("test")
+def test_(run_dir: str = typer.Argument(..., help="a finished run folder"),
+          on: List[str] = typer.Option([], "--on", help='a dataset, e.g. \'omniglot(split: "val")\'; repeatable'),
+          tasks: Optional[int] = typer.Option(None, "--tasks", help="tasks per dataset"),
+          steps: Optional[int] = typer.Option(None, "--steps", help="inner steps at test"),
+          device: Optional[str] = typer.Option(None, "--device", help="cpu, cuda or auto")) -> None:
+    """Meta-test a finished run again (other datasets, tasks or steps); adds to its result.json."""
+    from pathlib import Path
+
+    from ..recipe.meta_test import meta_test
+
+    try:
+        meta_test(Path(run_dir), on, tasks=tasks, steps=steps, device=device, console=out)
+    except MtdslError as e:
+        _fail(e)
 
 
 @app.command()

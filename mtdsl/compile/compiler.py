@@ -16,8 +16,8 @@ from ..validate.loader import Workspace
 from ..validate.resolve import Resolved, resolve
 from . import selectors
 from .graph import Graph, build
-from .plan import (EvalPlan, InnerPlan, MaskPlan, OptimizerPlan, OuterPlan, ParamPlan, Plan,
-                   SchedulePlan, TaskPlan)
+from .plan import (DevicePlan, EvalPlan, InnerPlan, MaskPlan, OptimizerPlan, OuterPlan, ParamPlan,
+                   Plan, SchedulePlan, TaskPlan)
 
 
 @dataclass
@@ -31,9 +31,10 @@ class Compiled:
         return self.resolved.experiment
 
 
-def compile_experiment(ws: Workspace, name: str, overrides: list[str] = ()) -> Compiled:
+def compile_experiment(ws: Workspace, name: str, overrides: list[str] = (),
+                       assigns: list = ()) -> Compiled:
     try:
-        resolved = resolve(ws, name, overrides)
+        resolved = resolve(ws, name, overrides, assigns)
     except SpecError as e:
         more = _model_diagnostics(ws, getattr(e, "located", None))
         raise SpecError(sorted(e.diagnostics + more, key=sort_key)) from None
@@ -107,9 +108,14 @@ def _check_task(exp: S.Experiment, graph: Graph, span: Span, resolved: Resolved,
                                     f"{_shape(graph.output_shape)}", span))
     for field in ("valid", "test"):
         for ds in ([exp.data.valid] if field == "valid" else exp.data.test):
+            where = resolved.located.spans.get(("data", field), span)
             if ds is not None and ds.task_kind != kind:
-                diags.append(Diagnostic(f"`data.{field}` is {ds.task_kind} but `data.train` is {kind}",
-                                        resolved.located.spans.get(("data", field), span)))
+                diags.append(Diagnostic(f"`data.{field}` is {ds.task_kind} but `data.train` is {kind}", where))
+            elif ds is not None and ds.input_shape != graph.input_shape:
+                diags.append(Diagnostic(
+                    f"`data.{field}` gives inputs of shape {_shape(ds.input_shape)} but the model takes "
+                    f"{_shape(graph.input_shape)} (from `data.train`)", where,
+                    "set the dataset's size (and channels) to match the training data"))
 
 
 def _shape(shape) -> str:
@@ -197,10 +203,13 @@ def _plan(exp: S.Experiment, params: tuple[ParamPlan, ...]) -> Plan:
                         test_steps=exp.inner.test_steps if exp.inner.test_steps is not None
                         else exp.inner.steps, order=exp.inner.order),
         outer=OuterPlan(optimizer=optimizer, schedule=schedule, iterations=exp.outer.iterations,
-                        meta_batch=exp.outer.meta_batch, tasks_in=exp.outer.tasks_in),
+                        meta_batch=exp.outer.meta_batch,
+                        tasks_in=getattr(exp.outer.tasks_in, "kind", exp.outer.tasks_in),
+                        chunk_size=getattr(exp.outer.tasks_in, "size", None)),
         task=TaskPlan(ways=exp.task.ways if classification else None, shots=exp.task.shots,
                       queries=exp.task.queries),
         eval=EvalPlan(every=exp.eval.every, valid_tasks=exp.eval.valid_tasks,
                       test_tasks=exp.eval.test_tasks),
         loss="cross_entropy" if classification else "mse",
+        device=DevicePlan(amp=exp.device.amp, channels_last=exp.device.channels_last),
     )

@@ -163,7 +163,10 @@ def _entries_block(w: _Writer, head: str, node: ast.Node, entries: list, depth: 
             and not w.has_comment_within(node):
         w.emit(depth, inline, node)
         return
-    w.emit(depth, head + " {", node, end=False)
+    if entries and entries[0].span.line == node.span.line:
+        w.lines.append(INDENT * depth + head + " {")  # a comment on this line trails the entry
+    else:
+        w.emit(depth, head + " {", node, end=False)
     _entries(w, entries, depth + 1)
     w.take_before(node.span.end_line, depth + 1)
     w.emit(depth, "}", node)
