@@ -32,7 +32,7 @@ def sources():
 def test_class_counts_with_rotations(sources, split, classes):
     source = sources[split]
     assert source.num_classes == classes
-    assert dataset_entry("omniglot").num_classes(split, None) == classes
+    assert dataset_entry("omniglot").num_classes(split) == classes
     assert source.input_shape == (1, 28, 28)
     batch = source.sample(3, torch.Generator().manual_seed(0))
     assert batch.support_x.shape == (3, 5, 1, 28, 28) and batch.query_x.shape == (3, 95, 1, 28, 28)

@@ -6,14 +6,24 @@ from pathlib import Path
 
 import pytest
 
-from mtdsl.data.locate import cache_root, data_root
+from mtdsl.data.locate import cache_root, data_root, downloads_allowed
 from mtdsl.data.registry import DATASETS, dataset_entry, open_dataset
 from mtdsl.errors import DataError
 
 
+ALL = {"omniglot", "sinusoid", "cifar_fs", "fc100", "vgg_flower", "aircraft", "cars", "cub",
+       "mini_imagenet", "tiered_imagenet", "folder"}
+
+
 def test_unknown_dataset_lists_the_known_ones():
-    with pytest.raises(DataError, match="unknown dataset 'mnist'; known datasets: omniglot, sinusoid"):
+    with pytest.raises(DataError, match="unknown dataset 'mnist'; known datasets: aircraft, cars, "
+                                        "cifar_fs, cub, fc100, folder, mini_imagenet, omniglot, sinusoid"):
         open_dataset("mnist", shots=1, queries=1)
+
+
+def test_an_option_the_dataset_does_not_take_is_a_data_error():
+    with pytest.raises(DataError, match="cub takes no option boxes, rotations; its options: size, resize, channels"):
+        open_dataset("cub", ways=5, shots=1, queries=1, boxes=True, rotations=[0])
 
 
 def test_unknown_split_lists_the_known_ones():
@@ -24,12 +34,32 @@ def test_unknown_split_lists_the_known_ones():
 def test_entries_answer_shapes_and_class_counts_without_data():
     omniglot = dataset_entry("omniglot")
     assert omniglot.kind == "classification"
-    assert omniglot.input_shape(None) == (1, 28, 28) and omniglot.input_shape(84) == (1, 84, 84)
-    assert omniglot.num_classes("train", [0]) == 1028
-    assert omniglot.num_classes("test", None) == 1692
-    assert dataset_entry("sinusoid").input_shape(None) == (1,)
-    assert dataset_entry("sinusoid").num_classes("train", None) is None
-    assert set(DATASETS) == {"omniglot", "sinusoid"}
+    assert omniglot.input_shape() == (1, 28, 28) and omniglot.input_shape(size=84) == (1, 84, 84)
+    assert omniglot.input_shape(channels=3) == (3, 28, 28)
+    assert omniglot.num_classes("train", rotations=[0]) == 1028
+    assert omniglot.num_classes("test") == 1692
+    assert dataset_entry("sinusoid").input_shape() == (1,)
+    assert dataset_entry("sinusoid").num_classes("train") is None
+    assert set(DATASETS) == ALL
+
+
+@pytest.mark.parametrize("name, shape, counts", [
+    ("cifar_fs", (3, 32, 32), (64, 16, 20)),
+    ("fc100", (3, 32, 32), (60, 20, 20)),
+    ("vgg_flower", (3, 32, 32), (71, 15, 16)),
+    ("aircraft", (3, 32, 32), (70, 15, 15)),
+    ("cars", (3, 84, 84), (98, 49, 49)),
+    ("cub", (3, 84, 84), (100, 50, 50)),
+    ("mini_imagenet", (3, 84, 84), (64, 16, 20)),
+    ("tiered_imagenet", (3, 84, 84), (351, 97, 160)),
+    ("folder", (3, 84, 84), (None, None, None)),
+])
+def test_image_datasets_know_their_shapes_and_the_published_class_counts(name, shape, counts):
+    entry = dataset_entry(name)
+    assert entry.kind == "classification" and entry.splits == ("train", "val", "test")
+    assert entry.input_shape() == shape
+    assert entry.input_shape(size=28, channels=1) == (1, 28, 28)
+    assert tuple(entry.num_classes(split) for split in entry.splits) == counts
 
 
 def test_omniglot_without_ways_is_a_data_error(tmp_path):
@@ -39,8 +69,10 @@ def test_omniglot_without_ways_is_a_data_error(tmp_path):
 
 def test_importing_the_registry_does_not_import_torch():
     # `mtdsl check` reads shapes from the registry and must stay fast.
-    code = "import sys, mtdsl.data.registry as r; r.dataset_entry('omniglot').num_classes('val', None); " \
-           "assert 'torch' not in sys.modules, 'torch imported'"
+    code = ("import sys, mtdsl.data.registry as r\n"
+            "for e in r.DATASETS.values():\n"
+            "    e.input_shape(); [e.num_classes(s) for s in e.splits]\n"
+            "assert 'torch' not in sys.modules, 'torch imported'")
     subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).resolve().parents[1])
 
 
@@ -57,3 +89,11 @@ def test_cache_root_is_mtdsl_cache_or_the_user_cache(monkeypatch):
     assert cache_root() == Path.home() / "tensors"
     monkeypatch.delenv("MTDSL_CACHE")
     assert cache_root() == Path.home() / ".cache" / "mtdsl" / "tensors"
+
+
+@pytest.mark.parametrize("value, allowed", [("1", False), ("true", False), ("yes", False),
+                                            ("0", True), ("", True)])
+def test_mtdsl_offline_overrules_a_download_flag(monkeypatch, value, allowed):
+    monkeypatch.setenv("MTDSL_OFFLINE", value)
+    assert downloads_allowed(True) is allowed
+    assert downloads_allowed(False) is False

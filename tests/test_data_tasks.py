@@ -102,3 +102,69 @@ def test_too_many_images_per_class_is_a_data_error():
 def test_zero_shots_is_a_data_error():
     with pytest.raises(DataError, match="at least 1"):
         ClassificationTasks(tagged_images(5, 4), 2, 0, 1)
+
+
+# ---- classes of different sizes --------------------------------------------------------------
+
+def ragged_images(counts: list[int], side: int = 3) -> tuple[torch.Tensor, torch.Tensor]:
+    """uint8 [total, 1, side, side] tagged like tagged_images, and offsets for `counts`."""
+    total = sum(counts)
+    images = torch.zeros(total, 1, side, side, dtype=torch.uint8)
+    offsets = torch.tensor([0] + counts).cumsum(0)
+    for c, n in enumerate(counts):
+        images[offsets[c]:offsets[c + 1], 0, 0, 0] = c
+        images[offsets[c]:offsets[c + 1], 0, 0, 1] = torch.arange(n, dtype=torch.uint8)
+    images[:, 0, 1:, :] = 255
+    return images, offsets
+
+
+def test_ragged_classes_give_valid_tasks_from_within_each_class():
+    counts = [3, 9, 4, 12, 5, 3, 7]
+    images, offsets = ragged_images(counts)
+    ways, shots, queries = 4, 1, 2
+    batch = ClassificationTasks(images, ways, shots, queries, offsets=offsets).sample(
+        300, torch.Generator().manual_seed(0))
+    for t in range(300):
+        items = torch.cat([origins(batch.support_x)[t], origins(batch.query_x)[t]]).tolist()
+        labels = torch.cat([batch.support_y[t], batch.query_y[t]]).tolist()
+        assert all(index < counts[cls] for cls, index in items)  # never past a class's end
+        assert len(set(map(tuple, items))) == len(items)  # no image twice
+        class_of_label = {}
+        for (cls, _), label in zip(items, labels):
+            assert class_of_label.setdefault(label, cls) == cls
+        assert len(set(class_of_label.values())) == ways
+
+
+def test_ragged_images_are_drawn_uniformly_within_their_class():
+    counts = [3, 12]
+    images, offsets = ragged_images(counts)
+    batch = ClassificationTasks(images, 2, 1, 2, offsets=offsets).sample(
+        6000, torch.Generator().manual_seed(1))
+    drawn = torch.cat([origins(batch.support_x), origins(batch.query_x)], dim=1).reshape(-1, 2)
+    for cls, n in enumerate(counts):
+        hits = torch.bincount(drawn[drawn[:, 0] == cls, 1], minlength=n).float()
+        assert hits.numel() == n and (hits > 0).all()
+        # Every image of a class is drawn 3/n of the time it is chosen, i.e. 6000 * 3 / n.
+        assert torch.allclose(hits / 6000, torch.full((n,), 3 / n), atol=0.03)
+
+
+def test_equal_classes_draw_the_same_tasks_dense_or_flat():
+    dense = tagged_images(9, 6)
+    flat = dense.flatten(0, 1)
+    offsets = torch.arange(10) * 6
+    a = ClassificationTasks(dense, 3, 2, 2).sample(5, torch.Generator().manual_seed(4))
+    b = ClassificationTasks(flat, 3, 2, 2, offsets=offsets).sample(5, torch.Generator().manual_seed(4))
+    assert torch.equal(a.support_x, b.support_x) and torch.equal(a.query_x, b.query_x)
+
+
+def test_a_class_too_small_for_the_task_is_named():
+    images, offsets = ragged_images([5, 2, 6])
+    with pytest.raises(DataError, match=r"shots \+ queries = 3 .* a class \(b\) with only 2 images"):
+        ClassificationTasks(images, 2, 1, 2, offsets=offsets, classes=["a", "b", "c"])
+
+
+def test_ragged_sampling_happens_on_the_images_device():
+    images, offsets = ragged_images([3, 5, 4])
+    source = ClassificationTasks(images, 2, 1, 1, offsets=offsets).to("meta")
+    batch = source.sample(2, torch.Generator().manual_seed(0))
+    assert batch.support_x.device.type == "meta" and batch.query_y.device.type == "meta"

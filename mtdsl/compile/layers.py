@@ -114,6 +114,13 @@ def _same(a, s):
     return s
 
 
+def _dropout_out(a, s):
+    if not 0.0 <= a["p"] < 1.0:
+        raise ShapeError(f"dropout's `p` must be at least 0 and below 1, got {a['p']:g}",
+                         "`p` is the probability of zeroing each activation")
+    return s
+
+
 _POOL_ARGS = (Arg("kernel", "int"), Arg("stride", "int", None), Arg("pad", "int", 0))
 
 KINDS: dict[str, LayerKind] = {k.name: k for k in [
@@ -130,4 +137,6 @@ KINDS: dict[str, LayerKind] = {k.name: k for k in [
     LayerKind("avgpool", _POOL_ARGS, _pool_out("avgpool")),
     LayerKind("global_avgpool", (), _global_pool_out),
     LayerKind("flatten", (), lambda a, s: (math.prod(s),)),
+    LayerKind("dropout", (Arg("p", "float", 0.5),), _dropout_out,
+              doc="zeroes each activation with probability p while meta-training, never at evaluation"),
 ]}

@@ -3,7 +3,10 @@
 Parameters are registered on nested holder modules so `named_parameters()` yields
 `layer1.weight`, `layer1.bn.weight`, ...; the forward pass is the graph run in order with
 torch.nn.functional, which `torch.func.functional_call` can swap tensors into.
-BatchNorm uses batch statistics only (no running statistics), as in the paper.
+BatchNorm uses batch statistics only (no running statistics), as in the paper, and
+computes in float32 under bf16 autocast: reduced-precision batch statistics cost accuracy
+(and torch's CPU batch-norm backward under vmap rejects a bf16 input with float32 weights).
+Dropout is active in training mode only; the engine evaluates in eval mode.
 """
 
 from __future__ import annotations
@@ -55,6 +58,8 @@ class CompiledModel(nn.Module):
         if n.kind == "conv":
             return F.conv2d(x, p["weight"], p.get("bias"), stride=a["stride"], padding=a["pad"])
         if n.kind == "batchnorm":
+            if x.dtype in (torch.bfloat16, torch.float16):
+                x = x.float()
             return F.batch_norm(x, None, None, p.get("weight"), p.get("bias"), training=True, eps=a["eps"])
         if n.kind == "relu":
             return F.relu(x)
@@ -68,4 +73,6 @@ class CompiledModel(nn.Module):
             return F.adaptive_avg_pool2d(x, 1)
         if n.kind == "flatten":
             return x.flatten(1)
+        if n.kind == "dropout":
+            return F.dropout(x, a["p"], training=self.training) if a["p"] else x
         raise AssertionError(f"layer kind {n.kind} has no forward")

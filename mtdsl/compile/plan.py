@@ -90,8 +90,10 @@ class OuterPlan:
     iterations: int = 1000
     meta_batch: int = 4
     # "vmap" runs the meta-batch as one vectorised computation; "sequential" one task at a
-    # time. Both give the same gradients.
-    tasks_in: Literal["vmap", "sequential"] = "vmap"
+    # time; "chunks" `chunk_size` tasks at a time, vectorised within a chunk; "auto" lets the
+    # engine choose from its memory estimate. All give the same gradients.
+    tasks_in: Literal["auto", "vmap", "sequential", "chunks"] = "auto"
+    chunk_size: int | None = None  # tasks per chunk, for "chunks"
 
 
 @dataclass(frozen=True)
@@ -109,6 +111,15 @@ class EvalPlan:
 
 
 @dataclass(frozen=True)
+class DevicePlan:
+    """How the engine computes; "auto" is decided by the engine, which knows the device and
+    the model (see engine.precision)."""
+
+    amp: Literal["auto", "bf16", "off"] = "auto"  # bf16 autocast of the forward pass
+    channels_last: Literal["auto", True, False] = "auto"  # memory format of conv tensors
+
+
+@dataclass(frozen=True)
 class Plan:
     params: tuple[ParamPlan, ...]
     mask: MaskPlan
@@ -117,6 +128,7 @@ class Plan:
     task: TaskPlan
     eval: EvalPlan
     loss: Literal["cross_entropy", "mse"]
+    device: DevicePlan = field(default_factory=DevicePlan)
 
     def param(self, name: str) -> ParamPlan:
         for p in self.params:

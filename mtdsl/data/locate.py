@@ -10,6 +10,9 @@ from pathlib import Path
 
 DATA_ENV = "MTDSL_DATA"
 CACHE_ENV = "MTDSL_CACHE"
+# Set to 1 (or true/yes) to forbid every download, whatever a spec says: CI, tests, air-gapped
+# machines. A missing dataset then fails at once with instructions instead of trying the network.
+OFFLINE_ENV = "MTDSL_OFFLINE"
 USER_FOLDER = "~/.cache/mtdsl"
 
 
@@ -35,3 +38,9 @@ def cache_root() -> Path:
     if explicit:
         return Path(explicit).expanduser().absolute()
     return Path(USER_FOLDER).expanduser().absolute() / "tensors"
+
+
+def downloads_allowed(download: bool) -> bool:
+    """A spec's `download` flag, overruled by $MTDSL_OFFLINE."""
+    offline = os.environ.get(OFFLINE_ENV, "").strip().lower() in ("1", "true", "yes", "on")
+    return download and not offline

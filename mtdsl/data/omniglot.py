@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import socket
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -20,26 +19,32 @@ import torch
 from PIL import Image
 
 from mtdsl.data.cache import cached_tensor
-from mtdsl.data.locate import DATA_ENV, cache_root, data_root
+from mtdsl.data.download import attempt
+from mtdsl.data.files import download_hint
+from mtdsl.data.locate import DATA_ENV, cache_root, data_root, downloads_allowed
 from mtdsl.data.omniglot_catalog import (DEFAULT_SIZE, CharacterList, character_list,
                                          image_sets_used, rotations_or_default)
 from mtdsl.data.tasks import ClassificationTasks
 from mtdsl.errors import DataError
 
 LAYOUT = "<root>/omniglot/omniglot-py/images_background/<Alphabet>/characterNN/*.png"
-DOWNLOAD_TIMEOUT_S = 30
 # Part of every cache name: bump it when decoding changes so stale files are never reused.
 DECODE_VERSION = "pil-bilinear-v1"
 
 
-def open_omniglot(*, root: str | None, split: str, size: int | None, rotations: Sequence[int] | None,
-                  ways: int | None, shots: int, queries: int, download: bool) -> ClassificationTasks:
+def open_omniglot(*, root: str | None, split: str, ways: int | None, shots: int, queries: int,
+                  download: bool = True, size: int | None = None,
+                  rotations: Sequence[int] | None = None, channels: int | None = None) -> ClassificationTasks:
     if ways is None:
         raise DataError("omniglot is a classification dataset: the task must set `ways`")
+    if channels not in (None, 1, 3):
+        raise DataError(f"omniglot images have 1 channel, or 3 copies of it; not {channels}")
     degrees = rotations_or_default(rotations)
     images = load_omniglot(root, split, size=DEFAULT_SIZE if size is None else size, download=download)
-    return ClassificationTasks(with_rotations(images, degrees), ways, shots, queries,
-                               name=f"omniglot {split}")
+    images = with_rotations(images, degrees)
+    if channels == 3:  # for a model built for RGB input, e.g. one meta-trained on mini-ImageNet
+        images = images.expand(-1, -1, 3, -1, -1).contiguous()
+    return ClassificationTasks(images, ways, shots, queries, name=f"omniglot {split}")
 
 
 def load_omniglot(root: str | None, split: str = "train", *, size: int = DEFAULT_SIZE,
@@ -74,15 +79,11 @@ def find_omniglot(root: Path, image_sets: Sequence[str], split: str, download: b
     for folder in candidates:
         if _holds(folder, image_sets):
             return folder
-    failure = ""
-    if download:
+    allowed = downloads_allowed(download)
+    failure = download_hint(allowed)
+    if allowed:
         target = candidates[0]
-        try:
-            for image_set in image_sets:
-                _download(target.parent, image_set)
-        except Exception as error:  # no network, a proxy, a full disk: all end the same way
-            failure = f"\nDownloading it into {target.parent} failed: {error}"
-            _remove_if_empty(target, target.parent)
+        failure = attempt(target.parent, lambda: [_download(target.parent, s) for s in image_sets])
         if _holds(target, image_sets):
             return target
     searched = "\n".join(f"  {folder}" for folder in candidates)
@@ -106,23 +107,7 @@ def _download(target: Path, image_set: str) -> None:
     # zips, so the images are read by our own walker.
     from torchvision.datasets import Omniglot
 
-    target.mkdir(parents=True, exist_ok=True)
-    # torchvision sets no network timeout; without one a filtered network hangs for minutes.
-    previous = socket.getdefaulttimeout()
-    socket.setdefaulttimeout(DOWNLOAD_TIMEOUT_S)
-    try:
-        Omniglot(str(target), background=image_set == "background", download=True)
-    finally:
-        socket.setdefaulttimeout(previous)
-
-
-def _remove_if_empty(*folders: Path) -> None:
-    """Undo the folders a failed download made, leaving anything that holds files."""
-    for folder in folders:
-        try:
-            folder.rmdir()
-        except OSError:
-            return
+    Omniglot(str(target), background=image_set == "background", download=True)
 
 
 def character_files(folder: Path, characters: CharacterList) -> list[list[str]]:

@@ -56,10 +56,10 @@ def rotations_or_default(degrees: Sequence[int] | None) -> tuple[int, ...]:
     return degrees
 
 
-def input_shape(size: int | None) -> tuple[int, int, int]:
+def input_shape(size: int | None = None, channels: int | None = None) -> tuple[int, int, int]:
     side = DEFAULT_SIZE if size is None else size
-    return (1, side, side)
+    return (1 if channels is None else channels, side, side)
 
 
-def num_classes(split: str, rotations: Sequence[int] | None) -> int:
+def num_classes(split: str, rotations: Sequence[int] | None = None) -> int:
     return character_count(character_list(split)) * len(rotations_or_default(rotations))

@@ -7,11 +7,12 @@ A new dataset is one more `register(DatasetEntry(...))`.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import importlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal, Protocol
 
-from mtdsl.data import omniglot_catalog
+from mtdsl.data import catalog, omniglot_catalog
 from mtdsl.errors import DataError
 
 if TYPE_CHECKING:
@@ -34,14 +35,20 @@ class TaskSource(Protocol):
 
 @dataclass(frozen=True)
 class DatasetEntry:
-    """name, kind and splits; input_shape(size) and num_classes(split, rotations) answer
-    without loading anything; open(**open_dataset's keywords) loads and returns a TaskSource."""
+    """A dataset's name, kind, splits and `options` (the keywords of its own that `open`
+    takes besides root, split, ways, shots, queries and download).
+
+    input_shape(**options) and num_classes(split, **options) answer without loading anything
+    (num_classes is None where only the data can tell); open(**open_dataset's keywords) loads
+    and returns a TaskSource.
+    """
 
     name: str
     kind: Literal["classification", "regression"]
     splits: tuple[str, ...]
-    input_shape: Callable[[int | None], tuple[int, ...]]
-    num_classes: Callable[[str, Sequence[int] | None], int | None]
+    options: tuple[str, ...]
+    input_shape: Callable[..., tuple[int, ...]]
+    num_classes: Callable[..., int | None]
     open: Callable[..., TaskSource]
 
 
@@ -59,44 +66,72 @@ def dataset_entry(name: str) -> DatasetEntry:
         raise DataError(f"unknown dataset {name!r}; known datasets: {', '.join(sorted(DATASETS))}") from None
 
 
-def open_dataset(name: str, *, root: str | None = None, split: str = "train", size: int | None = None,
-                 rotations: Sequence[int] | None = None, ways: int | None = None, shots: int,
-                 queries: int, download: bool = True, **options) -> TaskSource:
+def open_dataset(name: str, *, root: str | None = None, split: str = "train", ways: int | None = None,
+                 shots: int, queries: int, download: bool = True, **options) -> TaskSource:
     """The tasks of one split of a dataset, on the CPU; `.to(device)` moves them.
-    `options` are the dataset's own settings (e.g. sinusoid's `amplitude`)."""
+    `options` are the dataset's own settings (e.g. `size`, sinusoid's `amplitude`)."""
     entry = dataset_entry(name)
     if split not in entry.splits:
         raise DataError(f"{name} has no split {split!r}; known splits: {', '.join(entry.splits)}")
-    return entry.open(root=root, split=split, size=size, rotations=rotations, ways=ways,
-                      shots=shots, queries=queries, download=download, **options)
+    unknown = sorted(set(options) - set(entry.options))
+    if unknown:
+        raise DataError(f"{name} takes no option {', '.join(unknown)}; its options: "
+                        f"{', '.join(entry.options)}")
+    return entry.open(root=root, split=split, ways=ways, shots=shots, queries=queries,
+                      download=download, **options)
 
 
-def _open_omniglot(**options) -> TaskSource:
-    from mtdsl.data.omniglot import open_omniglot
-
-    return open_omniglot(**options)
-
-
-def _open_sinusoid(**options) -> TaskSource:
-    from mtdsl.data.sinusoid import open_sinusoid
-
-    return open_sinusoid(**options)
+def _loader(module: str, function: str) -> Callable[..., TaskSource]:
+    def open_(**keywords) -> TaskSource:
+        return getattr(importlib.import_module(f"mtdsl.data.{module}"), function)(**keywords)
+    return open_
 
 
 register(DatasetEntry(
     name="omniglot",
     kind="classification",
     splits=omniglot_catalog.SPLITS,
-    input_shape=omniglot_catalog.input_shape,
-    num_classes=omniglot_catalog.num_classes,
-    open=_open_omniglot,
+    options=("size", "rotations", "channels"),
+    input_shape=lambda size=None, channels=None, **_: omniglot_catalog.input_shape(size, channels),
+    num_classes=lambda split, rotations=None, **_: omniglot_catalog.num_classes(split, rotations),
+    open=_loader("omniglot", "open_omniglot"),
 ))
 
 register(DatasetEntry(
     name="sinusoid",
     kind="regression",
-    splits=("train", "val", "test"),
-    input_shape=lambda size: (1,),
-    num_classes=lambda split, rotations: None,
-    open=_open_sinusoid,
+    splits=catalog.SPLITS,
+    options=("amplitude", "phase", "x_range"),
+    input_shape=lambda **_: (1,),
+    num_classes=lambda split, **_: None,
+    open=_loader("sinusoid", "open_sinusoid"),
 ))
+
+IMAGE_OPTIONS = ("size", "resize", "channels")
+
+
+def _image_dataset(name: str, module: str, extra: tuple[str, ...] = ()) -> DatasetEntry:
+    def input_shape(size: int | None = None, channels: int | None = None, **_) -> tuple[int, ...]:
+        return catalog.input_shape(name, size, channels)
+
+    def num_classes(split: str, **_) -> int | None:
+        return None if name == "folder" else catalog.class_count(name, split)
+
+    return DatasetEntry(name=name, kind="classification", splits=catalog.SPLITS,
+                        options=IMAGE_OPTIONS + extra, input_shape=input_shape,
+                        num_classes=num_classes, open=_loader(module, f"open_{name}"))
+
+
+for _entry in (
+    _image_dataset("cifar_fs", "cifar", ("verify",)),
+    _image_dataset("fc100", "cifar", ("verify",)),
+    _image_dataset("vgg_flower", "flowers", ("verify",)),
+    _image_dataset("aircraft", "aircraft", ("boxes",)),
+    _image_dataset("cars", "cars", ("boxes",)),
+    _image_dataset("cub", "cub"),
+    _image_dataset("mini_imagenet", "imagenet"),
+    _image_dataset("tiered_imagenet", "imagenet"),
+    # A user's folder: its class count is known only once it is listed.
+    _image_dataset("folder", "folder", ("path", "splits", "fractions", "seed")),
+):
+    register(_entry)

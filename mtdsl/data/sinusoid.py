@@ -53,14 +53,11 @@ class SinusoidTasks:
         return TaskBatch(*(t.contiguous() for t in (x[:, :k], y[:, :k], x[:, k:], y[:, k:])))
 
 
-def open_sinusoid(*, root: str | None, split: str, size: int | None, rotations, ways: int | None,
-                  shots: int, queries: int, download: bool,
-                  amplitude: tuple[float, float] = (0.1, 5.0), phase: tuple[float, float] = (0.0, math.pi),
+def open_sinusoid(*, root: str | None, split: str, ways: int | None, shots: int, queries: int,
+                  download: bool = True, amplitude: tuple[float, float] = (0.1, 5.0),
+                  phase: tuple[float, float] = (0.0, math.pi),
                   x_range: tuple[float, float] = (-5.0, 5.0)) -> SinusoidTasks:
     """The registry's loader: every split draws from the same distribution, as in the paper."""
-    given = [name for name, value in (("ways", ways), ("size", size), ("rotations", rotations))
-             if value is not None]
-    if given:
-        raise DataError(f"sinusoid is a regression dataset of 1-d points; it takes no "
-                        f"{', '.join(given)}")
+    if ways is not None:
+        raise DataError("sinusoid is a regression dataset of 1-d points; it takes no ways")
     return SinusoidTasks(shots, queries, tuple(amplitude), tuple(phase), tuple(x_range))

@@ -1,4 +1,4 @@
-"""N-way K-shot classification tasks drawn from an in-memory image tensor."""
+"""N-way K-shot classification tasks drawn from in-memory images, classes of any size."""
 
 from __future__ import annotations
 
@@ -9,7 +9,9 @@ from mtdsl.errors import DataError
 
 
 class ClassificationTasks:
-    """Tasks from images uint8 [classes, images per class, channels, H, W].
+    """Tasks from images uint8 [classes, images per class, C, H, W], or, for classes of
+    different sizes, from images uint8 [total, C, H, W] with `offsets` int64 [classes + 1]
+    (class c holds images[offsets[c]:offsets[c + 1]], as in ClassImages).
 
     Each task draws `ways` distinct classes and `shots + queries` distinct images of each;
     the first `shots` are the support set, the rest the query set. Classes are drawn in a
@@ -24,47 +26,72 @@ class ClassificationTasks:
     kind = "classification"
 
     def __init__(self, images: torch.Tensor, ways: int, shots: int, queries: int, *,
-                 name: str = "the dataset"):
-        if images.dtype != torch.uint8 or images.dim() != 5:
-            raise ValueError(f"images must be uint8 [classes, images, C, H, W], "
+                 offsets: torch.Tensor | None = None, name: str = "the dataset",
+                 classes: list[str] | None = None):
+        if offsets is None:
+            if images.dtype != torch.uint8 or images.dim() != 5:
+                raise ValueError(f"images must be uint8 [classes, images, C, H, W], "
+                                 f"got {images.dtype} {tuple(images.shape)}")
+            count, per_class = images.shape[:2]
+            offsets = torch.arange(count + 1, dtype=torch.int64) * per_class
+            images = images.flatten(0, 1)
+        elif images.dtype != torch.uint8 or images.dim() != 4:
+            raise ValueError(f"images with offsets must be uint8 [total, C, H, W], "
                              f"got {images.dtype} {tuple(images.shape)}")
-        classes, per_class = images.shape[:2]
         if min(ways, shots, queries) < 1:
             raise DataError(f"tasks need ways, shots and queries of at least 1, "
                             f"got ways={ways}, shots={shots}, queries={queries}")
-        if ways > classes:
-            raise DataError(f"{ways}-way tasks need {ways} classes but {name} has {classes}")
-        if shots + queries > per_class:
+        offsets = offsets.to("cpu", torch.int64)
+        counts = offsets.diff()
+        if ways > len(counts):
+            raise DataError(f"{ways}-way tasks need {ways} classes but {name} has {len(counts)}")
+        smallest = int(counts.argmin()) if len(counts) else 0
+        if shots + queries > counts[smallest]:
+            which = f" ({classes[smallest]})" if classes else ""
+            uniform = bool((counts == counts[smallest]).all())
+            has = (f"only {int(counts[smallest])} images per class" if uniform else
+                   f"a class{which} with only {int(counts[smallest])} images")
             raise DataError(f"shots + queries = {shots + queries} images per class, but {name} "
-                            f"has only {per_class} images per class")
+                            f"has {has}")
         self.images = images
+        self.offsets = offsets
         self.ways, self.shots, self.queries = ways, shots, queries
-        self.name = name
+        self.name, self.classes = name, classes
+        self._counts = counts
+        self._largest = int(counts.max())
+        # All classes alike (Omniglot, CIFAR, mini-ImageNet): no masking, and the same draws
+        # as a dense [classes, per_class] tensor would give.
+        self._uniform = bool((counts == self._largest).all())
 
     @property
     def input_shape(self) -> tuple[int, ...]:
-        return tuple(self.images.shape[2:])
+        return tuple(self.images.shape[1:])
 
     @property
     def num_classes(self) -> int:
-        return self.images.shape[0]
+        return len(self._counts)
 
     def to(self, device) -> "ClassificationTasks":
         return ClassificationTasks(self.images.to(device), self.ways, self.shots, self.queries,
-                                   name=self.name)
+                                   offsets=self.offsets, name=self.name, classes=self.classes)
 
     def sample(self, n_tasks: int, generator: torch.Generator) -> TaskBatch:
-        classes, per_class = self.images.shape[:2]
         n, k, q = self.ways, self.shots, self.queries
         # The positions of the largest of i.i.d. uniforms are a uniform draw without
         # replacement, ordered by value and so in uniformly random order. topk, not a full
         # sort: 10x faster for a thousand tasks over four thousand classes.
         draw = generator.device
-        chosen = torch.rand(n_tasks, classes, generator=generator, device=draw).topk(n, dim=1).indices
-        picks = torch.rand(n_tasks, n, per_class, generator=generator, device=draw).topk(k + q, dim=2).indices
+        chosen = torch.rand(n_tasks, self.num_classes, generator=generator, device=draw).topk(n, dim=1).indices
+        keys = torch.rand(n_tasks, n, self._largest, generator=generator, device=draw)
+        if not self._uniform:
+            # A smaller class's positions past its end can never win: every class has at
+            # least k + q real positions, whose keys are all >= 0 > -1.
+            counts = self._counts.to(draw)[chosen]
+            keys.masked_fill_(torch.arange(self._largest, device=draw) >= counts.unsqueeze(-1), -1.0)
+        picks = keys.topk(k + q, dim=2).indices
+        index = self.offsets.to(draw)[chosen].unsqueeze(-1) + picks  # [T, N, K+Q] into images
         device = self.images.device
-        chosen, picks = chosen.to(device), picks.to(device)
-        x = self.images[chosen.unsqueeze(-1), picks].float().div_(255)  # [T, N, K+Q, C, H, W]
+        x = self.images[index.to(device)].float().div_(255)  # [T, N, K+Q, C, H, W]
         labels = torch.arange(n, device=device).view(1, n, 1)
 
         def flat(part: torch.Tensor) -> torch.Tensor:

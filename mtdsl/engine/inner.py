@@ -14,8 +14,11 @@ Tensor vocabulary used throughout the engine:
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
+from typing import Callable, ContextManager
 
+import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.func import functional_call, grad
@@ -49,13 +52,18 @@ class InnerLoop:
     weights: dict[str, Tensor]
     thresholds: dict[str, Tensor]
     probe: str | None = None  # parameter whose mean |inner gradient| is reported
+    # Entered around every forward pass (bf16 autocast, see engine.precision).
+    autocast: Callable[[], ContextManager] = contextlib.nullcontext
 
     def __post_init__(self):
         self.adapted = tuple(p for p in self.params if p.inner_lr != 0)
 
     def task_loss(self, effective: dict[str, Tensor], x: Tensor,
                   y: Tensor) -> tuple[Tensor, Tensor]:
-        out = functional_call(self.module, effective, (x,))
+        with self.autocast():
+            out = functional_call(self.module, effective, (x,))
+        # The loss in at least float32, whatever precision the forward pass ran in.
+        out = out.to(torch.promote_types(out.dtype, torch.float32))
         if self.loss == "cross_entropy":
             return F.cross_entropy(out, y), out
         return F.mse_loss(out, y), out

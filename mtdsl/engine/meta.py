@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 from dataclasses import dataclass
 from functools import partial
 
 import torch
 from torch import Tensor, nn
-from torch.func import grad_and_value, vmap
+from torch.func import grad_and_value
 
 from mtdsl.compile.plan import Plan
 from mtdsl.data.batch import TaskBatch
+from mtdsl.engine.batching import over_tasks
 from mtdsl.engine.init import draw, seeded_generator
 from mtdsl.engine.inner import InnerLoop, last_feature_weight, score_key
 from mtdsl.engine.masking import hard_mask, iterand_redraw, threshold_at_sparsity
+from mtdsl.engine.memory import free_bytes, measure, tasks_that_fit
 from mtdsl.engine.optim import build_optimizer, lr_factor
+from mtdsl.engine.precision import Precision
 from mtdsl.errors import RunError
 
 
@@ -48,6 +52,10 @@ class MetaLearner:
     with lives here. `learned` holds the meta-learned tensors, keyed "<name>:score" for the
     scores of a masked tensor and "<name>" for a meta tensor's value; `weights` holds the
     masked tensors' drawn weights and the fixed tensors' values.
+
+    Tasks of a meta-batch run `tasks_at_once` at a time (`OuterPlan.tasks_in`; "auto"
+    decides from engine.memory's estimate on the first batch of each shape). The forward
+    pass runs with the precision and memory format `precision` says (engine.precision).
     """
 
     def __init__(self, module: nn.Module, plan: Plan, *, seed: int,
@@ -57,6 +65,9 @@ class MetaLearner:
         self.module = module.to(self.device)
         current = _matching_parameters(module, plan)
         self.eval_chunk = eval_chunk or max(plan.outer.meta_batch, 1)
+        has_conv = any(len(p.shape) == 4 for p in plan.params)
+        self.precision = Precision.decide(plan.device, self.device, has_conv)
+        self._fits: dict[tuple, int] = {}  # tasks that fit at once, by purpose and task shapes
 
         weight_rng = seeded_generator(seed, "weights")
         score_rng = seeded_generator(seed, "scores")
@@ -66,6 +77,7 @@ class MetaLearner:
         for p in plan.params:
             dtype = current[p.name].dtype
             value = draw(p.init, p.shape, weight_rng, fan=p.fan_in).to(self.device, dtype)
+            value = self.precision.to_format(value)
             if p.role == "meta":
                 self.learned[p.name] = value.requires_grad_()
             else:
@@ -74,11 +86,13 @@ class MetaLearner:
                 scores = draw(plan.mask.scores_init, p.shape, score_rng)
                 threshold = threshold_at_sparsity(scores, plan.mask.sparsity)
                 self.thresholds[p.name] = threshold.to(self.device, dtype)
-                self.learned[score_key(p.name)] = scores.to(self.device, dtype).requires_grad_()
+                self.learned[score_key(p.name)] = self.precision.to_format(
+                    scores.to(self.device, dtype)).requires_grad_()
         self._iterand_rng = seeded_generator(seed, "iterand")
 
         self.inner = InnerLoop(module, plan.params, plan.loss, self.weights, self.thresholds,
-                               probe=last_feature_weight(plan.params))
+                               probe=last_feature_weight(plan.params),
+                               autocast=self.precision.autocast)
         self.optimizer = (build_optimizer(plan.outer.optimizer, list(self.learned.values()))
                           if self.learned else None)
         self.iteration = 0
@@ -95,24 +109,69 @@ class MetaLearner:
         if not self.learned:
             raise RunError("nothing is meta-learned: every parameter is fixed. Mark some "
                            "parameters as masked or meta.")
-        batch = batch.to(self.device)
-        tasks = (batch.support_x, batch.support_y, batch.query_x, batch.query_y)
+        tasks = self._on_device(batch)
         task_gradient = grad_and_value(
             partial(self.inner.query, steps=self.plan.inner.steps, order=self.plan.inner.order),
             has_aux=True)
-        learned = {k: t.detach() for k, t in self.learned.items()}
-        if self.plan.outer.tasks_in == "vmap":
-            # vmap of per-task gradients, not the gradient of a vmapped loss: the latter gives
-            # wrong second-order gradients through batch_norm in torch 2.x.
-            grads, (_, metrics) = vmap(task_gradient, in_dims=(None, 0, 0, 0, 0),
-                                       randomness="different")(learned, *tasks)
-        else:
-            per_task = [task_gradient(learned, *(t[i] for t in tasks)) for i in range(batch.tasks)]
-            grads = {k: torch.stack([g[k] for g, _ in per_task]) for k in learned}
-            metrics = {k: torch.stack([m[k] for _, (_, m) in per_task]) for k in per_task[0][1][1]}
-        grads = {k: g.mean(0) for k, g in grads.items()}
-        means = {k: v.mean().item() for k, v in metrics.items()}
+        # vmap of per-task gradients, not the gradient of a vmapped loss: the latter gives
+        # wrong second-order gradients through batch_norm in torch 2.x.
+        per_task = partial(task_gradient, self._detached_learned())
+        chunk = self.tasks_at_once(batch)
+        total, metrics = None, []
+        with self._mode(training=True), _out_of_memory_is_a_run_error(self.device, chunk):
+            for grads, (_, chunk_metrics) in over_tasks(per_task, tasks, chunk):
+                summed = {k: g.sum(0) for k, g in grads.items()}
+                total = summed if total is None else {k: total[k] + summed[k] for k in total}
+                metrics.append(chunk_metrics)
+        grads = {k: g / batch.tasks for k, g in total.items()}
+        means = {k: torch.cat([m[k] for m in metrics]).mean().item() for k in metrics[0]}
         return grads, StepStats(lr=self.current_lr(), **means)
+
+    def tasks_at_once(self, batch: TaskBatch, *, training: bool = True) -> int:
+        """How many of the batch's tasks one vectorised call computes: all for "vmap", one
+        for "sequential", the chunk size for "chunks", and for "auto" as many as the memory
+        estimate says fit (at most `eval_chunk` when evaluating)."""
+        outer = self.plan.outer
+        limit = batch.tasks if training else min(batch.tasks, self.eval_chunk)
+        if outer.tasks_in == "vmap":
+            return limit
+        if outer.tasks_in == "sequential":
+            return 1
+        if outer.tasks_in == "chunks":
+            return min(outer.chunk_size, limit)
+        return self._tasks_that_fit(batch, training, limit)
+
+    def _tasks_that_fit(self, batch: TaskBatch, training: bool, limit: int) -> int:
+        key = (training, tuple(batch.support_x.shape[1:]), tuple(batch.query_x.shape[1:]))
+        if key not in self._fits:
+            footprint = measure(self.module, dict(self.module.named_parameters()),
+                                batch.support_x[0], batch.query_x[0])
+            per_task = (footprint.train_bytes(self.plan.inner.steps, self.plan.inner.order)
+                        if training else footprint.eval_bytes())
+            self._fits[key] = tasks_that_fit(per_task, free_bytes(self.device), limit=batch.tasks)
+        return min(self._fits[key], limit)
+
+    def execution(self, batch: TaskBatch) -> str:
+        """How a meta-batch shaped like `batch` is computed, for the run's log."""
+        chunk = self.tasks_at_once(batch)
+        how = ("all at once (vmap)" if chunk == batch.tasks else "one at a time" if chunk == 1
+               else f"in chunks of {chunk} (vmap)")
+        return f"{batch.tasks} tasks {how}, {self.precision.describe()}"
+
+    def _on_device(self, batch: TaskBatch) -> tuple[Tensor, ...]:
+        batch = batch.to(self.device)
+        return (self.precision.task_images(batch.support_x), batch.support_y,
+                self.precision.task_images(batch.query_x), batch.query_y)
+
+    @contextlib.contextmanager
+    def _mode(self, *, training: bool):
+        """The module in training mode (dropout active) or eval mode, restored after."""
+        before = self.module.training
+        self.module.train(training)
+        try:
+            yield
+        finally:
+            self.module.train(before)
 
     def meta_step(self, batch: TaskBatch) -> StepStats:
         """One outer step: meta-gradients, the optimizer at the scheduled lr, then IteRand."""
@@ -151,17 +210,14 @@ class MetaLearner:
         query set. Tasks go to the device `eval_chunk` at a time."""
         steps = self.plan.inner.test_steps if steps is None else steps
         query = partial(self.inner.query, self._detached_learned(), steps=steps, order="first")
+        chunk = self.tasks_at_once(batch, training=False)
         chunks = []
-        for start in range(0, batch.tasks, self.eval_chunk):
-            part = TaskBatch(*(t[start:start + self.eval_chunk] for t in (
-                batch.support_x, batch.support_y, batch.query_x, batch.query_y))).to(self.device)
-            tasks = (part.support_x, part.support_y, part.query_x, part.query_y)
-            if self.plan.outer.tasks_in == "vmap":
-                _, metrics = vmap(query, randomness="different")(*tasks)
-            else:
-                per_task = [query(*(t[i] for t in tasks))[1] for i in range(part.tasks)]
-                metrics = {k: torch.stack([m[k] for m in per_task]) for k in per_task[0]}
-            chunks.append({k: v.cpu() for k, v in metrics.items()})
+        with self._mode(training=False), _out_of_memory_is_a_run_error(self.device, chunk):
+            for start in range(0, batch.tasks, chunk):
+                part = TaskBatch(*(t[start:start + chunk] for t in (
+                    batch.support_x, batch.support_y, batch.query_x, batch.query_y)))
+                for _, metrics in over_tasks(query, self._on_device(part), chunk):
+                    chunks.append({k: v.cpu() for k, v in metrics.items()})
         joined = {k: torch.cat([c[k] for c in chunks]) for k in chunks[0]}
         return EvalStats(loss=joined["loss"], accuracy=joined.get("accuracy"),
                          mse=joined.get("mse"))
@@ -171,8 +227,10 @@ class MetaLearner:
               steps: int | None = None) -> dict[str, Tensor]:
         """One task's effective parameters after adaptation (no task axis on the inputs)."""
         steps = self.plan.inner.test_steps if steps is None else steps
-        effective, _ = self.inner.adapt(self._detached_learned(), support_x.to(self.device),
-                                        support_y.to(self.device), steps, "first")
+        with self._mode(training=False):
+            support_x = self.precision.to_format(support_x.to(self.device))
+            effective, _ = self.inner.adapt(self._detached_learned(), support_x,
+                                            support_y.to(self.device), steps, "first")
         return {k: v.detach() for k, v in effective.items()}
 
     # -- reporting and export --------------------------------------------------------------
@@ -230,6 +288,20 @@ class MetaLearner:
 
     def _detached_learned(self) -> dict[str, Tensor]:
         return {k: t.detach() for k, t in self.learned.items()}
+
+
+@contextlib.contextmanager
+def _out_of_memory_is_a_run_error(device: torch.device, chunk: int):
+    try:
+        yield
+    except torch.OutOfMemoryError:
+        if chunk > 1:
+            advice = (f"{chunk} tasks at once do not fit: set `outer.tasks_in: chunks(size: "
+                      f"{max(chunk // 2, 1)})` or `sequential`")
+        else:
+            advice = ("one task does not fit: use fewer shots or queries, fewer inner steps, "
+                      "`inner.order: first`, or `device { amp: bf16 }`")
+        raise RunError(f"out of memory on {device}: {advice}") from None
 
 
 def _matching_parameters(module: nn.Module, plan: Plan) -> dict[str, Tensor]:

@@ -7,9 +7,9 @@ an error, never silently ignored. Components written as calls (`sgd(lr: 10)`) ar
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Union
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Discriminator, Field, Tag, field_validator, model_validator
 from pydantic.functional_validators import BeforeValidator
 
 from .datasets import Dataset
@@ -107,24 +107,61 @@ class Cosine(Strict):
 Optimizer = Component(SGD, Adam)
 
 
+class Chunks(Strict):
+    """The meta-batch `size` tasks at a time: vectorised within a chunk, chunk after chunk."""
+
+    kind: Literal["chunks"]
+    size: PositiveInt
+
+
+# How the tasks of a meta-batch are computed: `auto` lets the engine choose from its memory
+# estimate; the others force one way. Told apart by shape, so an error names one branch.
+TasksIn = Annotated[
+    Union[Annotated[Literal["auto", "vmap", "sequential"], Tag("name")], Annotated[Chunks, Tag("call")]],
+    Discriminator(lambda v: "call" if isinstance(v, dict) else "name")]
+
+
 class Outer(Strict):
     optimizer: Optimizer
     schedule: Component(Cosine) | None = None
     iterations: PositiveInt
     meta_batch: PositiveInt = 4
-    tasks_in: Literal["vmap", "sequential"] = "vmap"
+    tasks_in: TasksIn = "auto"
 
 
 class Eval(Strict):
     every: PositiveInt = 1000
     valid_tasks: PositiveInt = 100
     test_tasks: PositiveInt = 1000
-    checkpoint: Literal["last"] = "last"
+    # Which state is meta-tested: the last, or the best on the validation split.
+    checkpoint: Literal["last", "best"] = "last"
+
+
+class Device(Strict):
+    """Where and how the engine computes. `auto` options are decided by the engine, which
+    knows the device and the model: on CUDA, a model with convolutions runs its forward
+    pass in bf16 autocast on channels-last tensors; on the CPU both are off."""
+
+    type: Literal["auto", "cpu", "cuda"] = "auto"
+    amp: Annotated[Literal["auto", "bf16", "off"], BeforeValidator(lambda v: "off" if v is None else v)] = "auto"
+    channels_last: Literal["auto", True, False] = "auto"
+
+    @field_validator("channels_last", mode="before")
+    @classmethod
+    def _auto_or_bool(cls, v):
+        if v != "auto" and not isinstance(v, bool):
+            raise ValueError(f"must be `auto`, `true` or `false`, got {v!r}")
+        return v
+
+
+def _device(v: Any) -> Any:
+    """`device: cpu` is short for `device { type: cpu }`."""
+    return {"type": v} if isinstance(v, str) else v
 
 
 class Experiment(Strict):
     seeds: Annotated[list[int], Field(min_length=1)] = [1]
-    device: Literal["auto", "cpu", "cuda"] = "auto"
+    device: Annotated[Device, BeforeValidator(_device)] = Device()
     data: Data
     task: Task
     model: Any  # a CallValue naming a `model` definition; see compile.graph
