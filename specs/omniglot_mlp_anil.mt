@@ -11,7 +11,7 @@ experiment omniglot_mlp_anil {
     test: omniglot(split: "test")
   }
 
-  task { ways: 5, shots: 5, queries: 5 }  // queries per class = shots: the paper's protocol
+  task { ways: 5, shots: 5 }  // queries per class default to shots: the paper's protocol
 
   model: mlp(hidden: [256, 128, 64, 64], width: 1, classes: task.ways)
 

@@ -18,7 +18,7 @@ experiment sinusoid_maml {
 
   inner { steps: 5, lr: 0.01 }
 
-  outer { optimizer: adamw(lr: 0.001), iterations: 70000, meta_batch: 25 }
+  outer { optimizer: adamw(lr: 0.001), iterations: 30000, meta_batch: 4 }
 
-  eval { every: 5000, valid_tasks: 100, test_tasks: 1000 }
+  eval { every: 1000, valid_tasks: 200, test_tasks: 1000 }
 }

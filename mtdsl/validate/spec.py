@@ -124,7 +124,7 @@ TasksIn = Annotated[
 class Outer(Strict):
     optimizer: Optimizer
     schedule: Component(Cosine) | None = None
-    iterations: PositiveInt
+    iterations: Annotated[int, Field(ge=0)]  # 0: no meta-training (e.g. a random-mask baseline)
     meta_batch: PositiveInt = 4
     tasks_in: TasksIn = "auto"
 
