@@ -147,3 +147,16 @@ def test_check_does_not_import_torch():
             "compile_ref('specs/omniglot_mlp_ticket.mt', [])\n"
             "assert 'torch' not in sys.modules, 'check imported torch'")
     subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True)
+
+
+@pytest.mark.parametrize("path", SPECS, ids=lambda p: p.stem)
+def test_the_operative_spec_compiles_alone_to_the_same_experiment(path, tmp_path):
+    from mtdsl.compile.operative import operative_text
+
+    for c in compile_ref(str(path), ["outer.iterations=3"])[:2]:
+        text = operative_text(c, "// operative")
+        alone = tmp_path / "spec.mt"
+        alone.write_text(text)  # no imports: it stands alone
+        again = compile_experiment(load(alone), c.resolved.name)
+        assert again.experiment == c.experiment and again.plan == c.plan
+        assert operative_text(again, "// operative") == text

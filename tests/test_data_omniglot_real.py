@@ -55,3 +55,13 @@ def test_the_splits_share_no_character(sources):
         keys = {bytes(row.numpy()) for row in images}
         assert not keys & seen, split
         seen |= keys
+
+
+def test_three_channels_repeat_the_gray_one(sources):
+    rgb = open_dataset("omniglot", root=str(ROOT), split="val", ways=5, shots=1, queries=1,
+                       download=False, channels=3)
+    assert rgb.input_shape == (3, 28, 28) and rgb.num_classes == sources["val"].num_classes
+    batch = rgb.sample(2, torch.Generator().manual_seed(0))
+    gray = sources["val"].images
+    assert torch.equal(rgb.images[:, 0], gray[:, 0]) and torch.equal(rgb.images[:, 2], gray[:, 0])
+    assert batch.support_x.shape == (2, 5, 3, 28, 28)
