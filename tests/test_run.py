@@ -98,3 +98,27 @@ def test_a_spec_error_stops_run_with_exit_2(tmp_path, monkeypatch):
     assert r.exit_code == 2
     assert "did you mean `iterations`?" in r.output
     assert not (tmp_path / "x").exists()
+
+
+def test_mtdsl_test_adds_cross_domain_entries(tmp_path, monkeypatch):
+    out = tmp_path / "run"
+    assert run(["specs/sinusoid_maml.mt", "--seed", "1", "--out", str(out), "--set", "outer.iterations=3",
+                "--set", "eval.test_tasks=10", "--set", "outer.meta_batch=2"], monkeypatch).exit_code == 0
+    r = CliRunner().invoke(app, ["test", str(out), "--on", 'sinusoid(split: "val", amplitude: [0.1, 1.0])',
+                                 "--tasks", "12", "--steps", "2"])
+    assert r.exit_code == 0, r.output
+    test = json.loads((out / "result.json").read_text())["test"]
+    assert set(test) == {"sinusoid/test", "sinusoid/val@2steps"}
+    assert test["sinusoid/val@2steps"]["tasks"] == 12
+    wrong = CliRunner().invoke(app, ["test", str(out), "--on", 'omniglot(split: "val")'])
+    assert wrong.exit_code == 2 and "is classification but `data.train` is regression" in wrong.output
+
+
+def test_zero_iterations_meta_tests_the_initial_network(tmp_path, monkeypatch):
+    out = tmp_path / "baseline"
+    r = run(["specs/sinusoid_ticket_naive.mt", "--seed", "1", "--out", str(out), "--set", "outer.iterations=0",
+             "--set", "mask.threshold=fixed_at_init(sparsity: 0.5)", "--set", "eval.test_tasks=10"], monkeypatch)
+    assert r.exit_code == 0, r.output
+    result = json.loads((out / "result.json").read_text())
+    assert result["iterations"] == 0
+    assert all(abs(s - 0.5) < 0.05 for s in result["sparsity"].values())

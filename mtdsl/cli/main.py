@@ -24,11 +24,12 @@ def _fail(e: MtdslError, fmt: str = "text") -> None:
             print(json.dumps([d.to_json() for d in e.diagnostics], indent=2))
         else:
             for d in e.diagnostics:
-                err.print(_highlighted(d.render()) if err.is_terminal else d.render(), markup=False)
+                err.print(_highlighted(d.render()) if err.is_terminal else d.render(), markup=False,
+                          soft_wrap=True)
             n = len(e.diagnostics)
             err.print(f"{n} error{'s' * (n != 1)}", style="bold red")
     else:
-        err.print(f"error: {e}", style="bold red", markup=False)
+        err.print(f"error: {e}", style="bold red", markup=False, soft_wrap=True)
     raise typer.Exit(e.exit_code)
 
 
