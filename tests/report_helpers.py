@@ -11,9 +11,10 @@ from mtdsl.report.result import build_result
 from mtdsl.report.rundir import RunDir
 
 
-def spec(width: int = 1, iterations: int = 100, root: str = "data") -> dict:
+def spec(width: int = 1, iterations: int = 100, root: str = "data", ways: int = 5) -> dict:
     return {"seeds": [1, 2, 3], "data": {"root": root, "train": {"kind": "omniglot"}},
-            "model": {"model": "mlp", "width": width}, "outer": {"iterations": iterations}}
+            "task": {"ways": ways, "shots": 1}, "model": {"model": "mlp", "width": width},
+            "outer": {"iterations": iterations}}
 
 
 def make_run(folder: Path, experiment: str, seed: int, test: dict, *, spec_doc: dict | None = None,

@@ -135,6 +135,21 @@ def test_report_figures_draws_the_sweep_and_the_gradient_comparison(sweep, tmp_p
     assert r.stdout.count("no final.pt, so no mask figure") == 1
 
 
+def test_sweep_panels_put_the_field_with_most_values_on_the_x_axis(tmp_path):
+    for ways in (5, 20):
+        for width in (1, 2, 4):
+            make_run(tmp_path / "runs" / f"w{width}-n{ways}", "ticket", 1, acc(0.9 - 0.01 * ways + 0.01 * width),
+                     spec_doc=spec(width=width, ways=ways))
+    r = CliRunner().invoke(app, ["report", str(tmp_path / "runs"), "--by", "task.ways", "--by", "model.width",
+                                 "--figures", str(tmp_path / "figs")])
+    assert r.exit_code == 0, r.output
+    names = sorted(p.name for p in (tmp_path / "figs").glob("accuracy_vs_*.png"))
+    assert names == ["accuracy_vs_model.width_omniglot-test_task.ways=20.png",
+                     "accuracy_vs_model.width_omniglot-test_task.ways=5.png"]
+    for name in names:
+        assert_png(tmp_path / "figs" / name, PLOT_PIXELS)
+
+
 def test_json_report_lists_the_figures(sweep, tmp_path):
     r = CliRunner().invoke(app, ["report", str(sweep), "--by", "model.width", "--format", "json",
                                  "--figures", str(tmp_path / "figs")])

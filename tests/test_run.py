@@ -51,7 +51,8 @@ def test_sinusoid_run_writes_a_complete_run_folder(tmp_path, monkeypatch):
     resolved = json.loads((out / "resolved.json").read_text())
     assert resolved["spec"]["outer"]["iterations"] == 20  # the override is in the operative spec
     spec_text = (out / "spec.mt").read_text()
-    assert "// --set outer.iterations=20" in spec_text and "iterations: 20" in spec_text
+    assert "iterations: 20" in spec_text
+    assert resolved["overrides"] == ["outer.iterations=20", "eval.test_tasks=40", "outer.meta_batch=4"]
     assert hashlib.sha256(spec_text.encode()).hexdigest() == result["spec_sha256"]
 
 

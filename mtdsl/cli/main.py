@@ -82,13 +82,18 @@ def check(files: List[str] = typer.Argument(..., help="spec files, or file.mt::e
 
 
 @app.command()
-def show(ref: str = typer.Argument(..., help="spec file, or file.mt::experiment"),
+def show(ref: str = typer.Argument(..., help="spec file, file.mt::experiment, or a run folder"),
          set_: List[str] = typer.Option([], "--set", help="override a field: PATH=VALUE")) -> None:
     """Print the compiled model (names, shapes, roles, inner lrs) and the training plan."""
+    from pathlib import Path
+
     from .select import compile_ref
     from .show import print_compiled
 
     try:
+        if Path(ref).is_dir():  # a run folder: the ticket it found
+            from ..report.ticket import print_ticket
+            return print_ticket(out, ref)
         for c in compile_ref(ref, set_):
             print_compiled(out, c)
     except MtdslError as e:
@@ -210,4 +215,8 @@ def main() -> None:
 from . import report_commands  # noqa: E402,F401  (registers report, figures, export)
 
 if __name__ == "__main__":
-    main()
+    # Under `python -m`, this file is __main__ and report_commands registered its commands
+    # on the imported mtdsl.cli.main's app, not on this copy's: run that one.
+    from mtdsl.cli.main import main as registered_main
+
+    registered_main()

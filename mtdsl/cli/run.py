@@ -49,7 +49,7 @@ def run_ref(ref: str | None, overrides: list[str], *, out_dir: str | None, seed:
     for unit, s, folder in plan_folders(units, out_dir, seed):
         c = unit.compiled
         done = finished(folder)
-        if done is not None and done.get("spec_sha256") == operative(c, source_of(c), overrides)[1]:
+        if done is not None and done.get("spec_sha256") == operative(c)[1]:
             console.print(f"{folder}: already finished, skipped")
         else:
             dev = pick_device(device or c.experiment.device.type)
@@ -77,8 +77,7 @@ def _resume(folder: str, device: str | None, console: Console) -> Path:
         raise SpecError(ws.diagnostics)
     c = compile_experiment(ws, resolved["experiment"])
     dev = pick_device(device or c.experiment.device.type)
-    # spec.mt already holds the overrides; naming them and the source again re-derives the
-    # same operative text, so the checkpoint's sha256 matches.
+    # spec.mt already holds the overrides: it compiles to the same operative text and sha256.
     return run(RunRequest(c, resolved["seed"], path, resolved.get("overrides", []), dev, resolved["source"]),
                console)
 

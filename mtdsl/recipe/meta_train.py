@@ -45,7 +45,7 @@ class RunRequest:
     folder: Path
     overrides: list[str]
     device: torch.device
-    source: str  # the spec file it came from (absolute), named in the operative spec
+    source: str  # the spec file it came from (absolute), recorded in resolved.json
 
 
 def pick_device(wanted: str) -> torch.device:
@@ -61,10 +61,11 @@ def source_of(c: Compiled) -> str:
     return str(Path(c.resolved.definition.span.file).resolve())
 
 
-def operative(c: Compiled, source: str, overrides: list[str]) -> tuple[str, str]:
-    header = f"// Operative spec of `{c.resolved.name}` from {source}" + "".join(
-        f"\n// --set {o}" for o in overrides)
-    text = operative_text(c, header)
+def operative(c: Compiled) -> tuple[str, str]:
+    """The operative spec and its sha256. Where it came from (source file, --set lines) is
+    kept in resolved.json, not here, so one configuration has one hash wherever it ran."""
+    text = operative_text(c, f"// Operative spec of `{c.resolved.name}`: imports, inheritance, "
+                             "overrides and defaults applied.")
     return text, sha256(text)
 
 
@@ -89,7 +90,7 @@ def run(req: RunRequest, console: Console) -> Path:
     """Run (or continue) one seed of one experiment into `req.folder`."""
     c, plan, name, seed = req.compiled, req.compiled.plan, req.compiled.resolved.name, req.seed
     started = time.monotonic()
-    text, sha = operative(c, req.source, req.overrides)
+    text, sha = operative(c)
     state = _open_folder(req.folder, sha)
     sources = open_sources(c.experiment, req.device)
     run_dir = RunDir(req.folder)

@@ -21,8 +21,16 @@ def _listify(v: Any) -> Any:
     return v if isinstance(v, list) else [v]
 
 
+def _absolute(v: Any) -> Any:
+    """A data folder as an absolute path (relative ones are taken from the working folder),
+    so a run folder's operative spec finds its data from anywhere."""
+    import os
+
+    return os.path.abspath(os.path.expanduser(v)) if isinstance(v, str) else v
+
+
 class Data(Strict):
-    root: str | None = None
+    root: Annotated[str | None, BeforeValidator(_absolute)] = None
     train: Dataset
     valid: Dataset | None = None
     test: Annotated[list[Dataset], BeforeValidator(_listify)] = []

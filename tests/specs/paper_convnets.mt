@@ -3,13 +3,13 @@
 import "../../specs/lib/models.mt"
 
 experiment resnet12_ticket {
-  data  { train = mini_imagenet(split: "train", size: 84) }
-  task  { ways: 5, shots: 5, queries: 15 }
-  model = resnet12(classes: task.ways)
+  data { train: mini_imagenet(split: "train", size: 84) }
+  task { ways: 5, shots: 5, queries: 15 }
+  model: resnet12(classes: task.ways)
 
   params {
-    "**.weight"                       : masked
-    "head.**", "**.bn.**" : fixed   // the convs have no bias
+    "**.weight": masked
+    "head.**", "**.bn.**": fixed  // the convs have no bias
   }
 
   inner { steps: 1, test_steps: 3, lr: 0.1 }
@@ -17,11 +17,11 @@ experiment resnet12_ticket {
 }
 
 experiment wrn28_ticket extends resnet12_ticket {
-  model = wrn28(k: 10, classes: task.ways)
+  model: wrn28(k: 10, classes: task.ways)
 }
 
 experiment conv4_maml extends resnet12_ticket {
-  model  = conv4(classes: task.ways)
-  params = { "**": meta }
-  outer  { optimizer: adam(lr: 0.001) }
+  model: conv4(classes: task.ways)
+  params: { "**": meta }
+  outer { optimizer: adam(lr: 0.001) }
 }

@@ -15,4 +15,4 @@ experiment broken {
   inner { steps: 1, lr: 0.4 }
   outer { optimizer: sgd(lr: 10, momentum: 0.9), schedule: cosine(warmup: 10), iterations: -5 }
 }
-// expect: 16:92: `outer.iterations`: input should be greater than 0
+// expect: 16:92: `outer.iterations`: input should be greater than or equal to 0
