@@ -71,3 +71,14 @@ def test_a_large_split_is_built_in_a_scratch_file_and_memory_mapped(tmp_path, mo
     assert batch.support_x.shape == (4, 5, 3, 12, 12)
     colours = (batch.support_x[:, :, :, 6, 6] * 255).round().long()
     assert {layouts.class_of(c) for c in colours.reshape(-1, 3).tolist()} <= ks["test"]
+
+
+def test_a_cache_hit_does_not_read_the_pickles(tmp_path):
+    folder, _ = layouts.write_mini_imagenet(tmp_path, per_class=2)
+    first = open_dataset("mini_imagenet", root=str(tmp_path), split="val", ways=2, shots=1,
+                         queries=1, size=10)
+    pickled = folder / "mini-imagenet-cache-validation.pkl"
+    pickled.write_bytes(b"\0" * pickled.stat().st_size)  # unreadable, same name and size
+    second = open_dataset("mini_imagenet", root=str(tmp_path), split="val", ways=2, shots=1,
+                          queries=1, size=10)
+    assert torch.equal(first.images, second.images)

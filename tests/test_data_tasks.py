@@ -168,3 +168,16 @@ def test_ragged_sampling_happens_on_the_images_device():
     source = ClassificationTasks(images, 2, 1, 1, offsets=offsets).to("meta")
     batch = source.sample(2, torch.Generator().manual_seed(0))
     assert batch.support_x.device.type == "meta" and batch.query_y.device.type == "meta"
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_ragged_tasks_equal_cpu_tasks_with_either_generator():
+    counts = [3, 9, 4, 12, 5]
+    images, offsets = ragged_images(counts)
+    source = ClassificationTasks(images, 3, 1, 2, offsets=offsets)
+    on_cpu = source.sample(6, torch.Generator().manual_seed(9))
+    on_gpu = source.to("cuda").sample(6, torch.Generator().manual_seed(9))
+    assert on_gpu.support_x.is_cuda and torch.equal(on_gpu.query_x.cpu(), on_cpu.query_x)
+    drawn_on_gpu = source.to("cuda").sample(6, torch.Generator("cuda").manual_seed(9))
+    for cls, index in origins(drawn_on_gpu.query_x.cpu()).reshape(-1, 2).tolist():
+        assert index < counts[cls]

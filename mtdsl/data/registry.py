@@ -110,12 +110,14 @@ register(DatasetEntry(
 IMAGE_OPTIONS = ("size", "resize", "channels")
 
 
-def _image_dataset(name: str, module: str, extra: tuple[str, ...] = ()) -> DatasetEntry:
+def _image_dataset(name: str, module: str, extra: tuple[str, ...] = (), *,
+                   counted: bool = True) -> DatasetEntry:
+    """An image dataset; `counted` is False where only the files tell the class count."""
     def input_shape(size: int | None = None, channels: int | None = None, **_) -> tuple[int, ...]:
         return catalog.input_shape(name, size, channels)
 
     def num_classes(split: str, **_) -> int | None:
-        return None if name == "folder" else catalog.class_count(name, split)
+        return catalog.class_count(name, split) if counted else None
 
     return DatasetEntry(name=name, kind="classification", splits=catalog.SPLITS,
                         options=IMAGE_OPTIONS + extra, input_shape=input_shape,
@@ -131,7 +133,6 @@ for _entry in (
     _image_dataset("cub", "cub"),
     _image_dataset("mini_imagenet", "imagenet"),
     _image_dataset("tiered_imagenet", "imagenet"),
-    # A user's folder: its class count is known only once it is listed.
-    _image_dataset("folder", "folder", ("path", "splits", "fractions", "seed")),
+    _image_dataset("folder", "folder", ("path", "splits", "fractions", "seed"), counted=False),
 ):
     register(_entry)

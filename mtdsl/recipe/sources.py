@@ -28,6 +28,12 @@ def label(ds) -> str:
 
 
 def open_sources(exp: S.Experiment, device) -> Sources:
-    tests = {label(ds): open_source(exp, ds, device) for ds in exp.data.test}
+    tests = {}
+    for ds in exp.data.test:
+        key, n = label(ds), 1
+        while key in tests:  # the same dataset and split twice, e.g. at two sizes
+            n += 1
+            key = f"{label(ds)}#{n}"
+        tests[key] = open_source(exp, ds, device)
     valid = open_source(exp, exp.data.valid, device) if exp.data.valid else None
     return Sources(open_source(exp, exp.data.train, device), valid, tests)
