@@ -13,8 +13,9 @@ from ..errors import RunError, SpecError
 from .select import Unit, compile_units
 
 
-def plan_folders(units: list[Unit], out_dir: str | None, seed: int | None) -> list[tuple[Unit, int, Path]]:
-    """(unit, seed, folder) for every run, in order."""
+def plan_folders(units: list[Unit], out_dir: str | None, seed: int | None,
+                 created: list[Path] | None = None) -> list[tuple[Unit, int, Path]]:
+    """(unit, seed, folder) for every run, in order; folders made here go into `created`."""
     from ..report.rundir import RunDir
 
     groups = list(dict.fromkeys(u.group for u in units))
@@ -26,7 +27,13 @@ def plan_folders(units: list[Unit], out_dir: str | None, seed: int | None) -> li
     for u in units:
         seeds = [seed] if seed is not None else u.compiled.experiment.seeds
         if u.group not in bases:
-            bases[u.group] = Path(out_dir) if out_dir else RunDir.create(u.group).path
+            if out_dir:
+                bases[u.group] = Path(out_dir)
+            else:
+                parent_existed = (Path("runs") / u.group).exists()
+                bases[u.group] = RunDir.create(u.group).path
+                if created is not None:
+                    created += [bases[u.group]] + ([] if parent_existed else [bases[u.group].parent])
         folder = bases[u.group] / u.label if u.label else bases[u.group]
         for s in seeds:
             runs.append((u, s, folder / f"seed{s}" if len(seeds) > 1 else folder))
@@ -40,13 +47,24 @@ def finished(folder: Path) -> dict | None:
 
 def run_ref(ref: str | None, overrides: list[str], *, out_dir: str | None, seed: int | None,
             device: str | None, console: Console, resume: str | None = None) -> list[Path]:
-    from ..recipe.meta_train import RunRequest, operative, pick_device, run, source_of
-
     if resume is not None:
         return [_resume(resume, device, console)]
     units = compile_units(ref, overrides)
+    created: list[Path] = []
+    planned = plan_folders(units, out_dir, seed, created)
+    try:
+        return _run_all(planned, overrides, device, console)
+    finally:  # a run that failed before writing anything leaves no empty folders behind
+        for folder in [f for _, _, f in reversed(planned)] + created:
+            if folder.is_dir() and not any(folder.iterdir()):
+                folder.rmdir()
+
+
+def _run_all(planned, overrides, device, console) -> list[Path]:
+    from ..recipe.meta_train import RunRequest, operative, pick_device, run, source_of
+
     results = []
-    for unit, s, folder in plan_folders(units, out_dir, seed):
+    for unit, s, folder in planned:
         c = unit.compiled
         done = finished(folder)
         if done is not None and done.get("spec_sha256") == operative(c)[1]:

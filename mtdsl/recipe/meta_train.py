@@ -91,8 +91,8 @@ def run(req: RunRequest, console: Console) -> Path:
     c, plan, name, seed = req.compiled, req.compiled.plan, req.compiled.resolved.name, req.seed
     started = time.monotonic()
     text, sha = operative(c)
+    sources = open_sources(c.experiment, req.device)  # before the folder: missing data leaves none
     state = _open_folder(req.folder, sha)
-    sources = open_sources(c.experiment, req.device)
     run_dir = RunDir(req.folder)
     if state is None:
         run_dir.write_spec(text, sha)

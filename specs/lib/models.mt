@@ -21,7 +21,7 @@ model sine_mlp(hidden: int = 40) {
 // maxpool(2), four times, then a linear head on the flattened features.
 model conv4(hidden: int = 64, blocks: int = 4, classes: int) {
   for i in range(blocks) {
-    layer{i+1}: conv(hidden, 3, pad: 1) -> bn: batchnorm -> relu -> maxpool(2)
+    layer{i + 1}: conv(hidden, 3, pad: 1) -> bn: batchnorm -> relu -> maxpool(2)
   }
   flatten
   head: linear(classes)
@@ -47,7 +47,7 @@ block resnet12_block(c: int) {
 
 model resnet12(channels: list[int] = [64, 128, 256, 512], classes: int) {
   for i, c in channels {
-    layer{i+1}: resnet12_block(c)
+    layer{i + 1}: resnet12_block(c)
   }
   global_avgpool -> flatten
   head: linear(classes)
@@ -87,7 +87,7 @@ block wrn_same(width: int, dropout: float) {
 block wrn_group(width: int, stride: int, dropout: float) {
   block1: wrn_down(width, stride, dropout)
   for j in range(3) {
-    block{j+2}: wrn_same(width, dropout)
+    block{j + 2}: wrn_same(width, dropout)
   }
 }
 
