@@ -6,7 +6,8 @@ import math
 import time
 from collections.abc import Callable
 
-from rich.console import Console
+from rich.console import Console, Group
+from rich.live import Live
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -15,6 +16,8 @@ from rich.progress import (
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
+
+from rich.text import Text
 
 from mtdsl.report.summary import format_duration, format_metric
 
@@ -72,6 +75,7 @@ class LiveDisplay:
     def __enter__(self) -> LiveDisplay:
         self._start = self._clock()
         if self.interactive:
+            # Two rows: the bar, and the latest numbers under it, so neither is cut short.
             self._progress = Progress(
                 TextColumn("{task.description}", markup=False),
                 BarColumn(),
@@ -79,18 +83,21 @@ class LiveDisplay:
                 TimeElapsedColumn(),
                 TextColumn("eta"),
                 TimeRemainingColumn(),
-                TextColumn("{task.fields[stats]}", markup=False),
                 console=self.console,
             )
-            self._progress.start()
-            self._task = self._progress.add_task(self.title, total=self.total, stats="")
+            self._stats_row = Text("")
+            self._task = self._progress.add_task(self.title, total=self.total)
+            self._live = Live(Group(self._progress, self._stats_row), console=self.console,
+                              refresh_per_second=1 / REDRAW_SECONDS)
+            self._live.start()
         return self
 
     def __exit__(self, *exc_info) -> None:
         if self._progress is not None:
             # Throttling may have skipped the last iterations; show where the run stopped.
             self._progress.update(self._task, completed=self._iteration)
-            self._progress.stop()
+            self._live.refresh()
+            self._live.stop()
             self._progress = None
 
     def update(self, iteration: int, loss, metric, lr, sparsity=None) -> None:
@@ -106,9 +113,8 @@ class LiveDisplay:
                 return
             self._next_draw = now + REDRAW_SECONDS
             self._training_stats = self._stats(loss, metric, lr, sparsity)
-            self._progress.update(
-                self._task, completed=iteration, stats=self._stats_field()
-            )
+            self._progress.update(self._task, completed=iteration)
+            self._stats_row.plain = self._stats_field()
         elif iteration % self.plain_every == 0 or last:
             self._training_stats = self._stats(loss, metric, lr, sparsity)
             self._print(self._plain_line(iteration))
@@ -118,7 +124,7 @@ class LiveDisplay:
         self._last_validation = format_metric(self.metric, mean, ci95)
         self._print(f"valid @ {iteration}: {self._last_validation}")
         if self._progress is not None:
-            self._progress.update(self._task, stats=self._stats_field())
+            self._stats_row.plain = self._stats_field()
 
     def log(self, text: str) -> None:
         """Print a line above the bar (plain text, never rich markup)."""
