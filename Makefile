@@ -13,7 +13,7 @@ TORCH_PINS  := torch==2.14.1 torchvision==0.29.1
 MTDSL_DATA  ?= ../shared/data
 export MTDSL_DATA
 
-.PHONY: venv demo test check clean distclean
+.PHONY: venv demo test check bench clean distclean
 
 venv: $(STAMP)
 
@@ -35,6 +35,9 @@ test: venv
 
 check: venv
 	$(VENV)/bin/mtdsl check specs/*.mt
+
+bench: venv
+	$(PY) benchmarks/bench_engine.py
 
 clean:
 	rm -rf build dist *.egg-info .pytest_cache .hypothesis $(STAMP)

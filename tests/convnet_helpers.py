@@ -16,22 +16,23 @@ from mtdsl.validate.loader import load
 
 from conftest import ROOT
 
-WAYS, SHOTS, QUERIES = 2, 2, 2
+WAYS = 2
 
-# Meta-ticket's roles for a conv net: weights masked, batch norm and head fixed.
+# Meta-ticket's roles for a conv net: weights masked; batch norm, biases and head fixed.
 TICKET = '"**.weight": masked, "head.**", "**.bn.**": fixed'
+TICKET_WITH_BIASES = '"**.weight": masked, "head.**", "**.bias", "**.bn.**": fixed'
 MAML = '"**": meta'
 
 
-def compile_spec(folder: Path, model: str, params: str, *, size: int = 16, steps: int = 1,
-                 order: str = "second", tasks: int = 3, tasks_in: str = "vmap",
-                 device: str = "cpu") -> Compiled:
+def compile_spec(folder: Path, model: str, params: str, *, size: int = 16, shots: int = 2,
+                 queries: int = 2, steps: int = 1, order: str = "second", tasks: int = 3,
+                 tasks_in: str = "vmap", device: str = "cpu") -> Compiled:
     """One experiment on omniglot-shaped (1 x size x size) tasks; only its shapes are used."""
     text = textwrap.dedent(f"""\
         import "{ROOT}/specs/lib/models.mt"
         experiment e {{
           data  {{ train = omniglot(split: "train", size: {size}) }}
-          task  {{ ways: {WAYS}, shots: {SHOTS}, queries: {QUERIES} }}
+          task  {{ ways: {WAYS}, shots: {shots}, queries: {queries} }}
           model = {model}
           params {{ {params} }}
           inner {{ steps: {steps}, lr: 0.1, order: {order} }}
@@ -54,10 +55,11 @@ def image_tasks(c: Compiled, seed: int = 0) -> TaskBatch:
     g = torch.Generator().manual_seed(seed)
     shape = c.graph.input_shape
     tasks = c.plan.outer.meta_batch
+    task = c.plan.task
 
     def half(per_class):
         x = torch.rand(tasks, WAYS * per_class, *shape, generator=g)
         y = torch.arange(WAYS).repeat_interleave(per_class).expand(tasks, -1).clone()
         return x, y
 
-    return TaskBatch(*half(SHOTS), *half(QUERIES))
+    return TaskBatch(*half(task.shots), *half(task.queries))

@@ -42,7 +42,8 @@ def print_compiled(console: Console, c: Compiled) -> None:
     console.print(f"inner: {i.steps} step(s) in training, {i.test_steps} at test, {i.order} order")
     console.print(f"outer: {opt.name}(lr {opt.lr:g}" + (f", momentum {opt.momentum:g}" if opt.name == "sgd" else "")
                   + f"), schedule {o.schedule.name}" + (f" (warmup {o.schedule.warmup})" if o.schedule.name != "none" else "")
-                  + f", {o.iterations} iterations x {o.meta_batch} tasks ({o.tasks_in})")
+                  + f", {o.iterations} iterations x {o.meta_batch} tasks "
+                  + (f"(chunks of {o.chunk_size})" if o.tasks_in == "chunks" else f"({o.tasks_in})"))
     t = plan.task
     console.print(f"tasks: " + (f"{t.ways}-way " if t.ways else "") + f"{t.shots}-shot, {t.queries} queries"
                   f"; loss {plan.loss}; seeds {exp.seeds}")

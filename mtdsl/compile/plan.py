@@ -115,7 +115,7 @@ class DevicePlan:
     """How the engine computes; "auto" is decided by the engine, which knows the device and
     the model (see engine.precision)."""
 
-    amp: Literal["auto", "bf16", "off"] = "auto"  # bf16 autocast of the forward pass
+    amp: Literal["auto", "bf16", "off"] = "off"  # bf16 autocast of the forward pass
     channels_last: Literal["auto", True, False] = "auto"  # memory format of conv tensors
 
 

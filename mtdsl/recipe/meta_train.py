@@ -122,6 +122,9 @@ def run(req: RunRequest, console: Console) -> Path:
 
     iterations = plan.outer.iterations
     log_every = max(1, iterations // 1000)
+    if iterations > learner.iteration:
+        first = sources.train.sample(plan.outer.meta_batch, seeded_generator(seed, "probe"))
+        console.print(f"computing {learner.execution(first)}")
     try:
         with LiveDisplay(console, iterations, f"{name} s{seed}", metric) as live:
             for it in range(learner.iteration + 1, iterations + 1):
