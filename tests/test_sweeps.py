@@ -72,3 +72,19 @@ def test_sweep_mistakes_are_located(tmp_path):
     got = [(d["line"], d["column"], d["message"]) for d in json.loads(r.stdout)]
     assert got == [(2, 7, "a zip sweep needs axes of one length: model.hidden has 2, inner.lr has 1"),
                    (3, 48, "sweep axis `outer.iterations` needs a non-empty list of values")]
+
+
+def test_jobs_run_points_in_parallel_with_the_same_results(tmp_path, monkeypatch):
+    path = tmp_path / "s.mt"
+    path.write_text(SWEEPS)
+    monkeypatch.chdir(ROOT)
+    common = ["--seed", "1", "--set", "outer.iterations=2", "--set", "eval.test_tasks=8", "--set", "outer.meta_batch=2"]
+    one = CliRunner().invoke(app, ["run", f"{path}::pairs", "--out", str(tmp_path / "one"), *common])
+    two = CliRunner().invoke(app, ["run", f"{path}::pairs", "--out", str(tmp_path / "two"), "--jobs", "2", *common])
+    assert one.exit_code == 0 and two.exit_code == 0, two.output
+    assert "2 at a time" in two.output
+    for point in ("model.hidden=8,inner.lr=0.01", "model.hidden=16,inner.lr=0.02"):
+        a = json.loads((tmp_path / "one" / point / "result.json").read_text())
+        b = json.loads((tmp_path / "two" / point / "result.json").read_text())
+        assert a["test"] == b["test"]
+        assert (tmp_path / "two" / point / "output.log").read_text()

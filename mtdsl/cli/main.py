@@ -106,7 +106,8 @@ def run(ref: Optional[str] = typer.Argument(None, help="spec file, or file.mt::e
         out_dir: Optional[str] = typer.Option(None, "--out", help="run folder (default runs/<experiment>/<time>)"),
         seed: Optional[int] = typer.Option(None, "--seed", help="run this seed only"),
         device: Optional[str] = typer.Option(None, "--device", help="cpu, cuda or auto"),
-        resume: Optional[str] = typer.Option(None, "--resume", help="continue the run in this folder")) -> None:
+        resume: Optional[str] = typer.Option(None, "--resume", help="continue the run in this folder"),
+        jobs: int = typer.Option(1, "--jobs", min=1, help="runs in parallel processes (one per GPU with several)")) -> None:
     """Meta-train an experiment (every seed, every sweep point), meta-test it, write run folders."""
     from .run import run_ref
 
@@ -114,7 +115,7 @@ def run(ref: Optional[str] = typer.Argument(None, help="spec file, or file.mt::e
         err.print("error: give a spec to run, or --resume RUN_DIR", style="bold red")
         raise typer.Exit(2)
     try:
-        run_ref(ref, set_, out_dir=out_dir, seed=seed, device=device, console=out, resume=resume)
+        run_ref(ref, set_, out_dir=out_dir, seed=seed, device=device, console=out, resume=resume, jobs=jobs)
     except MtdslError as e:
         _fail(e)
     except KeyboardInterrupt:

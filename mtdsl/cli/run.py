@@ -46,37 +46,115 @@ def finished(folder: Path) -> dict | None:
 
 
 def run_ref(ref: str | None, overrides: list[str], *, out_dir: str | None, seed: int | None,
-            device: str | None, console: Console, resume: str | None = None) -> list[Path]:
+            device: str | None, console: Console, resume: str | None = None, jobs: int = 1) -> list[Path]:
     if resume is not None:
         return [_resume(resume, device, console)]
     units = compile_units(ref, overrides)
     created: list[Path] = []
     planned = plan_folders(units, out_dir, seed, created)
     try:
-        return _run_all(planned, overrides, device, console)
+        return _run_all(ref, planned, units, overrides, device, console, jobs)
     finally:  # a run that failed before writing anything leaves no empty folders behind
         for folder in [f for _, _, f in reversed(planned)] + created:
             if folder.is_dir() and not any(folder.iterdir()):
                 folder.rmdir()
 
 
-def _run_all(planned, overrides, device, console) -> list[Path]:
-    from ..recipe.meta_train import RunRequest, operative, pick_device, run, source_of
+def _run_all(ref, planned, units, overrides, device, console, jobs) -> list[Path]:
+    from ..recipe.meta_train import operative
 
-    results = []
+    todo = []
     for unit, s, folder in planned:
-        c = unit.compiled
         done = finished(folder)
-        if done is not None and done.get("spec_sha256") == operative(c)[1]:
+        if done is not None and done.get("spec_sha256") == operative(unit.compiled)[1]:
             console.print(f"{folder}: already finished, skipped")
         else:
-            dev = pick_device(device or c.experiment.device.type)
-            run(RunRequest(c, s, folder, overrides, dev, source_of(c)), console)
-            done = finished(folder)
-        results.append((unit, s, folder, done))
+            todo.append((units.index(unit), s, folder))
+    if jobs > 1 and len(todo) > 1:
+        _in_parallel(ref, overrides, device, todo, jobs, console)
+    else:
+        for index, s, folder in todo:
+            _run_one(units[index], s, folder, overrides, device, console)
+    results = [(unit, s, folder, finished(folder)) for unit, s, folder in planned]
     if len(results) > 1:
         _print_overview(console, results)
     return [folder for _, _, folder, _ in results]
+
+
+def _run_one(unit: Unit, seed: int, folder: Path, overrides, device, console) -> None:
+    from ..recipe.meta_train import RunRequest, pick_device, run, source_of
+
+    c = unit.compiled
+    run(RunRequest(c, seed, folder, overrides, pick_device(device or c.experiment.device.type),
+                   source_of(c)), console)
+
+
+# ---- --jobs N: runs in worker processes -------------------------------------------------------
+
+def _in_parallel(ref, overrides, device, todo, jobs: int, console: Console) -> None:
+    """Each run in its own process (spawned, so CUDA starts clean), N at a time; on a machine
+    with several GPUs each worker holds one. A worker's output goes to `output.log` in its
+    run folder; this process reports starts, ends and failures."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    context = multiprocessing.get_context("spawn")
+    gpus = context.Queue()
+    for gpu in _gpus_for(device, jobs):
+        gpus.put(gpu)
+    failures = []
+    with ProcessPoolExecutor(jobs, mp_context=context, initializer=_worker_start, initargs=(gpus, jobs)) as pool:
+        futures = {pool.submit(_worker_run, ref, overrides, device, i, s, str(f)): f for i, s, f in todo}
+        console.print(f"running {len(todo)} runs, {jobs} at a time")
+        for future in as_completed(futures):
+            folder = futures[future]
+            error = future.result()
+            if error:
+                failures.append(f"{folder}: {error}")
+                console.print(f"failed: {folder}: {error}", markup=False)
+            else:
+                console.print(f"finished: {folder}", markup=False)
+    if failures:
+        raise RunError(f"{len(failures)} of {len(todo)} runs failed:\n" + "\n".join(failures))
+
+
+def _gpus_for(device: str | None, jobs: int) -> list[int]:
+    import torch
+
+    count = torch.cuda.device_count() if device in (None, "auto", "cuda") else 0
+    return [i % count for i in range(jobs)] if count > 1 else []
+
+
+def _worker_start(gpus, jobs: int) -> None:
+    import os
+    import queue
+
+    try:
+        os.environ["CUDA_VISIBLE_DEVICES"] = str(gpus.get_nowait())
+    except queue.Empty:
+        pass
+    import torch
+
+    torch.set_num_threads(max(1, (os.cpu_count() or 1) // jobs))
+
+
+def _worker_run(ref, overrides, device, index: int, seed: int, folder: str) -> str | None:
+    """One run in a worker; returns an error message instead of raising, so one failed run
+    does not stop the others."""
+    import io
+
+    from ..errors import MtdslError
+
+    console = Console(file=io.StringIO(), width=120)
+    try:
+        unit = compile_units(ref, overrides)[index]
+        _run_one(unit, seed, Path(folder), overrides, device, console)
+        return None
+    except MtdslError as e:
+        return str(e)
+    finally:
+        if Path(folder).is_dir():
+            (Path(folder) / "output.log").write_text(console.file.getvalue())
 
 
 def _resume(folder: str, device: str | None, console: Console) -> Path:

@@ -99,7 +99,7 @@ def run(req: RunRequest, console: Console) -> Path:
         run_dir.write_json("resolved", {**resolved_document(c),
                                         "source": req.source,
                                         "overrides": list(req.overrides), "seed": seed, "spec_sha256": sha,
-                                        "device": str(req.device), "torch": torch.__version__})
+                                        "device": _device_name(req.device), "versions": _versions()})
     metric = "accuracy" if plan.loss == "cross_entropy" else "mse"
     torch.manual_seed(seed)
     learner = MetaLearner(CompiledModel(c.graph), plan, seed=seed, device=req.device, eval_chunk=25)
@@ -109,6 +109,7 @@ def run(req: RunRequest, console: Console) -> Path:
     if state is not None:
         learner.load_state_dict(state["learner"])
         train_rng.set_state(state["train_rng"])
+        torch.set_rng_state(state["torch_rng"])  # dropout draws from it
         best, elapsed = state["best"], state["elapsed"]
         _truncate_metrics(req.folder, learner.iteration)
         console.print(f"[bold]{name}[/] seed {seed}: resuming at iteration {learner.iteration} in {req.folder}")
@@ -116,9 +117,10 @@ def run(req: RunRequest, console: Console) -> Path:
         console.print(f"[bold]{name}[/] seed {seed} on {req.device} -> {req.folder}")
 
     def save_checkpoint():
+        _check_finite(learner, req.folder)  # never overwrite a good checkpoint with a bad state
         checkpoint.save(req.folder, {"spec_sha256": sha, "learner": learner.state_dict(),
-                                     "train_rng": train_rng.get_state(), "best": best,
-                                     "elapsed": elapsed + time.monotonic() - started})
+                                     "train_rng": train_rng.get_state(), "torch_rng": torch.get_rng_state(),
+                                     "best": best, "elapsed": elapsed + time.monotonic() - started})
 
     iterations = plan.outer.iterations
     log_every = max(1, iterations // 1000)
@@ -137,6 +139,7 @@ def run(req: RunRequest, console: Console) -> Path:
                 sparsity = learner.overall_sparsity()
                 live.update(it, stats.loss, value, stats.lr, sparsity if plan.by_role("masked") else None)
                 if it % log_every == 0 or it == iterations:
+                    _check_finite(learner, req.folder)
                     run_dir.append_metrics({"iteration": it, "loss": stats.loss, metric: value,
                                             "lr": stats.lr, "sparsity": sparsity,
                                             "layer_sparsity": learner.sparsity(),
@@ -185,6 +188,29 @@ def run(req: RunRequest, console: Console) -> Path:
             for p in plan.by_role("masked")]
     print_summary(console, result, rows, run_dir=req.folder)
     return req.folder
+
+
+def _check_finite(learner: MetaLearner, folder: Path) -> None:
+    bad = [k for k, t in learner.learned.items() if not torch.isfinite(t).all()]
+    if bad:
+        raise RunError(f"meta-training diverged at iteration {learner.iteration}: {', '.join(bad[:4])} "
+                       f"became non-finite. Lower the outer lr or the inner lrs. The last good "
+                       f"checkpoint is kept in {folder}.")
+
+
+def _device_name(device: torch.device) -> str:
+    if device.type == "cuda":
+        return f"cuda ({torch.cuda.get_device_name(device)})"
+    return str(device)
+
+
+def _versions() -> dict:
+    import platform
+
+    from .. import __version__
+
+    return {"mtdsl": __version__, "torch": torch.__version__, "python": platform.python_version(),
+            "platform": platform.platform()}
 
 
 def _copy(state):
