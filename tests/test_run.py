@@ -123,3 +123,26 @@ def test_zero_iterations_meta_tests_the_initial_network(tmp_path, monkeypatch):
     result = json.loads((out / "result.json").read_text())
     assert result["iterations"] == 0
     assert all(abs(s - 0.5) < 0.05 for s in result["sparsity"].values())
+
+
+def test_an_omniglot_run_meta_tests_on_another_grayscale_folder(tmp_path, monkeypatch, omniglot_root):
+    """Cross-domain after the fact: a finished Omniglot run, tested on a user's 28x28 folder."""
+    from PIL import Image
+
+    images = tmp_path / "glyphs"
+    rng = torch.Generator().manual_seed(0)
+    for c in range(30):
+        (images / f"class{c:02d}").mkdir(parents=True)
+        for i in range(12):
+            pixels = (torch.rand(28, 28, generator=rng) > 0.8).to(torch.uint8) * 255
+            Image.fromarray(pixels.numpy(), mode="L").save(images / f"class{c:02d}" / f"{i}.png")
+    out = tmp_path / "run"
+    r = run(["specs/omniglot_mlp_ticket.mt", "--seed", "1", "--out", str(out), "--set", "outer.iterations=3",
+             "--set", "eval.test_tasks=10", "--set", "eval.valid_tasks=5"],
+            monkeypatch, env={"MTDSL_DATA": str(omniglot_root)})
+    assert r.exit_code == 0, r.output
+    r = CliRunner().invoke(app, ["test", str(out), "--tasks", "20", "--on",
+                                 f'folder("{images}", split: "test", size: 28, channels: 1)'])
+    assert r.exit_code == 0, r.output
+    entry = json.loads((out / "result.json").read_text())["test"]["folder/test"]
+    assert entry["tasks"] == 20 and 0.0 <= entry["mean"] <= 1.0
