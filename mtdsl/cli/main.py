@@ -10,7 +10,7 @@ from typing import List, Optional
 import typer
 from rich.console import Console
 
-from ..errors import EXIT_SPEC_ERROR, MtdslError, SpecError
+from ..errors import MtdslError, SpecError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="mtdsl: meta-learning experiments (Meta-ticket, MAML, ANIL, BOIL) from .mt specs.")

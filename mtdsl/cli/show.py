@@ -45,5 +45,5 @@ def print_compiled(console: Console, c: Compiled) -> None:
                   + f", {o.iterations} iterations x {o.meta_batch} tasks "
                   + (f"(chunks of {o.chunk_size})" if o.tasks_in == "chunks" else f"({o.tasks_in})"))
     t = plan.task
-    console.print(f"tasks: " + (f"{t.ways}-way " if t.ways else "") + f"{t.shots}-shot, {t.queries} queries"
+    console.print("tasks: " + (f"{t.ways}-way " if t.ways else "") + f"{t.shots}-shot, {t.queries} queries"
                   f"; loss {plan.loss}; seeds {exp.seeds}")

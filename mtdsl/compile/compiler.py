@@ -176,7 +176,7 @@ def _assign(resolved: Resolved, where: str, table: dict, names: list[str], what:
                        for w in winners]))
     if unassigned and required:
         diags.append(Diagnostic(f"no {what} for {_names(unassigned)}", section,
-                                f'add a selector that matches them, e.g. "**": ...'))
+                                'add a selector that matches them, e.g. "**": ...'))
     return out
 
 

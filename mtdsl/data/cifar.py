@@ -11,10 +11,10 @@ import numpy as np
 from PIL import Image
 
 from mtdsl.data import catalog
-from mtdsl.data.download import attempt
-from mtdsl.data.files import check_md5, download_hint, first_holding, listing_digest, not_found, text_digest
+from mtdsl.data.download import find_or_fetch
+from mtdsl.data.files import check_md5, listing_digest, text_digest
 from mtdsl.data.imageset import Contents, Listing, open_images
-from mtdsl.data.locate import data_root, downloads_allowed
+from mtdsl.data.locate import data_root
 from mtdsl.data.pickles import load_pickle
 from mtdsl.errors import DataError
 
@@ -55,16 +55,9 @@ def _holds(folder: Path) -> bool:
 
 def find_cifar100(dataset: str, root: Path, download: bool) -> Path:
     candidates = candidate_folders(root)
-    folder = first_holding(candidates, _holds)
-    if folder is not None:
-        return folder
-    allowed = downloads_allowed(download)
-    failure = download_hint(allowed)
-    if allowed:
-        failure = attempt(candidates[0].parent, lambda: _download(candidates[0].parent))
-        if _holds(candidates[0]):
-            return candidates[0]
-    raise not_found(f"{dataset} (CIFAR-100)", candidates, LAYOUT, OBTAIN, failure)
+    target = candidates[0].parent
+    return find_or_fetch(f"{dataset} (CIFAR-100)", candidates, _holds, download,
+                         lambda: _download(target), target, LAYOUT, OBTAIN)
 
 
 def _download(target: Path) -> None:

@@ -11,11 +11,10 @@ from PIL import Image
 
 from mtdsl.data import catalog
 from mtdsl.data.catalog import DEFAULTS
-from mtdsl.data.download import attempt
-from mtdsl.data.files import (download_hint, few, first_holding, listing_digest, not_found,
-                              require_classes, scan, text_digest)
+from mtdsl.data.download import find_or_fetch
+from mtdsl.data.files import (few, listing_digest, require_classes, scan, text_digest)
 from mtdsl.data.imageset import Contents, Listing, open_images
-from mtdsl.data.locate import data_root, downloads_allowed
+from mtdsl.data.locate import data_root
 from mtdsl.errors import DataError
 
 DATASET = "cub"
@@ -24,9 +23,9 @@ INDEX = "images.txt"  # "<id> <species>/<photo>.jpg" for every photo of the rele
 LAYOUT = (f"<root>/cubirds200/{FOLDER}/images/<NNN.Species>/*.jpg (with {FOLDER}/{INDEX}), "
           f"CUB_200_2011.tgz unpacked as learn2learn.vision.datasets.CUBirds200(root='<root>', "
           f"download=True) leaves it (<root>/cub/{FOLDER}/ or <root>/{FOLDER}/ work too)")
-OBTAIN = (f"allow downloads (learn2learn fetches it, 1.1 GB; pip install learn2learn), or "
-          f"download CUB_200_2011.tgz from https://data.caltech.edu/records/65de6-vp158 and "
-          f"unpack it into <root>/cubirds200.")
+OBTAIN = ("allow downloads (learn2learn fetches it, 1.1 GB; pip install learn2learn), or "
+          "download CUB_200_2011.tgz from https://data.caltech.edu/records/65de6-vp158 and "
+          "unpack it into <root>/cubirds200.")
 
 
 def open_cub(*, root: str | None, split: str, ways: int | None, shots: int, queries: int,
@@ -46,17 +45,8 @@ def _holds(folder: Path) -> bool:
 
 
 def find_cub(root: Path, download: bool) -> Path:
-    candidates = candidate_folders(root)
-    folder = first_holding(candidates, _holds)
-    if folder is not None:
-        return folder
-    allowed = downloads_allowed(download)
-    failure = download_hint(allowed)
-    if allowed:
-        failure = attempt(root, lambda: _download(root))
-        if _holds(candidates[0]):
-            return candidates[0]
-    raise not_found(f"{DATASET} (CUB-200-2011)", candidates, LAYOUT, OBTAIN, failure)
+    return find_or_fetch(f"{DATASET} (CUB-200-2011)", candidate_folders(root), _holds, download,
+                         lambda: _download(root), root, LAYOUT, OBTAIN)
 
 
 def _download(root: Path) -> None:

@@ -16,6 +16,26 @@ from pathlib import Path
 TIMEOUT_S = 30
 
 
+def find_or_fetch(title: str, candidates: list[Path], holds: Callable[[Path], bool], download: bool,
+                  fetch: Callable[[], object], fetch_into: Path, layout: str, obtain: str) -> Path:
+    """The first candidate folder that holds the dataset; else, where downloads are allowed,
+    fetch it (into `fetch_into`, so that it lands in `candidates[0]`) and look again; else
+    the one not-found message every dataset gives."""
+    from mtdsl.data.files import download_hint, first_holding, not_found
+    from mtdsl.data.locate import downloads_allowed
+
+    folder = first_holding(candidates, holds)
+    if folder is not None:
+        return folder
+    allowed = downloads_allowed(download)
+    failure = download_hint(allowed)
+    if allowed:
+        failure = attempt(fetch_into, fetch)
+        if holds(candidates[0]):
+            return candidates[0]
+    raise not_found(title, candidates, layout, obtain, failure)
+
+
 def attempt(target: Path, fetch: Callable[[], object]) -> str:
     """Run fetch() with a network timeout; '' if it worked, else a line for the error message.
 

@@ -11,11 +11,11 @@ from pathlib import Path
 from PIL import Image
 
 from mtdsl.data import catalog
-from mtdsl.data.download import attempt
-from mtdsl.data.files import (check_md5, download_hint, few, first_holding, listing_digest,
-                              not_found, scan, text_digest)
+from mtdsl.data.download import find_or_fetch
+from mtdsl.data.files import (check_md5, few, listing_digest,
+                              scan, text_digest)
 from mtdsl.data.imageset import Contents, Listing, open_images
-from mtdsl.data.locate import data_root, downloads_allowed
+from mtdsl.data.locate import data_root
 from mtdsl.errors import DataError
 
 DATASET = "vgg_flower"
@@ -46,17 +46,8 @@ def _holds(folder: Path) -> bool:
 
 
 def find_flowers(root: Path, download: bool) -> Path:
-    candidates = candidate_folders(root)
-    folder = first_holding(candidates, _holds)
-    if folder is not None:
-        return folder
-    allowed = downloads_allowed(download)
-    failure = download_hint(allowed)
-    if allowed:
-        failure = attempt(root, lambda: _download(root))
-        if _holds(candidates[0]):
-            return candidates[0]
-    raise not_found(f"{DATASET} (VGG Flowers 102)", candidates, LAYOUT, OBTAIN, failure)
+    return find_or_fetch(f"{DATASET} (VGG Flowers 102)", candidate_folders(root), _holds, download,
+                         lambda: _download(root), root, LAYOUT, OBTAIN)
 
 
 def _download(root: Path) -> None:

@@ -24,7 +24,3 @@ def load(folder: Path) -> dict | None:
     if not path.exists():
         return None
     return torch.load(path, map_location="cpu", weights_only=False)
-
-
-def rng_state(generator: torch.Generator) -> torch.Tensor:
-    return generator.get_state()

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import torch
 from rich.console import Console
 
 from ..compile.compiler import compile_experiment

@@ -32,7 +32,7 @@ from ..report.rundir import RunDir, atomic_write
 from ..report.stats import mean_ci95
 from ..report.summary import SparsityRow, print_summary
 from . import checkpoint
-from .sources import Sources, open_sources
+from .sources import open_sources
 
 # Tasks sampled and evaluated at once at validation and test: bounds memory, not results.
 EVAL_CHUNK = 100
