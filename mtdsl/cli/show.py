@@ -7,41 +7,50 @@ from rich.table import Table
 
 from ..compile.compiler import Compiled
 from ..compile.layers import fmt_shape
+from ..compile.plan import ParamPlan
+
+
+def starting_sparsity(p: ParamPlan, sparsity: float) -> float:
+    """The pruned fraction at initialisation: the threshold is the k-th smallest initial
+    score with k = 1 + round(q (n - 1)), so exactly k - 1 entries fall below it."""
+    return round(sparsity * (p.numel - 1)) / p.numel
 
 
 def print_compiled(console: Console, c: Compiled) -> None:
     exp, plan, graph = c.experiment, c.plan, c.graph
+    if not console.is_terminal:  # a pipe or file: room for the whole table
+        console = Console(file=console.file, width=max(console.width, 140), highlight=False)
     table = Table(title=f"{c.resolved.name}: model {exp.model.func}, input {fmt_shape(graph.input_shape)}")
-    for col in ("layer", "output", "parameter", "shape", "count", "role", "inner lr", "init"):
-        table.add_column(col, justify="right" if col in ("count", "inner lr") else "left")
-    roles = {p.name: p for p in plan.params}
+    for col in ("layer", "output", "parameter", "shape", "count", "role", "inner lr", "init", "start sparsity"):
+        table.add_column(col, justify="right" if col in ("count", "inner lr", "start sparsity") else "left")
+    plans = {p.name: p for p in plan.params}
     for layer in graph.layers():
-        first = True
-        for p in layer.params or [None]:
-            pp = roles.get(p.name) if p else None
-            table.add_row(f"{layer.scope or '.'} {layer.kind}" if first else "",
-                          fmt_shape(layer.out_shape) if first else "",
-                          p.name if p else "", fmt_shape(p.shape) if p else "",
-                          f"{p.numel:,}" if p else "", pp.role if pp else "",
-                          f"{pp.inner_lr:g}" if pp else "", pp.init if pp else "")
-            first = False
+        for i, spec in enumerate(layer.params or [None]):
+            p = plans[spec.name] if spec else None
+            table.add_row(
+                f"{layer.scope or '.'} {layer.kind}" if i == 0 else "",
+                fmt_shape(layer.out_shape) if i == 0 else "",
+                *((p.name, fmt_shape(p.shape), f"{p.numel:,}", p.role, f"{p.inner_lr:g}", p.init,
+                   f"{starting_sparsity(p, plan.mask.sparsity):.1%}" if p.role == "masked" else "")
+                  if p else [""] * 7))
     console.print(table)
     total = sum(p.numel for p in plan.params)
     by_role = {r: sum(p.numel for p in plan.params if p.role == r) for r in ("masked", "meta", "fixed")}
     console.print(f"parameters: {total:,} ({total / 1e6:.2f} M) — "
                   + ", ".join(f"{r} {n:,}" for r, n in by_role.items() if n))
+    learned = [w for w, r in (("scores of masked tensors", "masked"), ("initial values of meta tensors", "meta"))
+               if by_role[r]]
+    console.print("meta-learned: " + " and ".join(learned))
     o, i, m = plan.outer, plan.inner, plan.mask
-    opt = o.optimizer
-    console.print(f"meta-learned: {'scores of masked tensors' if by_role['masked'] else ''}"
-                  f"{' and ' if by_role['masked'] and by_role['meta'] else ''}"
-                  f"{'initial values of meta tensors' if by_role['meta'] else ''}")
     if by_role["masked"]:
-        console.print(f"mask: weights {plan.params[0].init if False else exp.mask.weights}, scores {m.scores_init}, "
-                      f"threshold at sparsity {m.sparsity:g}"
-                      + (f", IteRand every {m.iterand_every} (p={m.iterand_prob:g})" if m.iterand_every else ""))
+        console.print(f"mask: weights {exp.mask.weights}, scores {m.scores_init}, threshold at sparsity "
+                      f"{m.sparsity:g}" + (f", IteRand every {m.iterand_every} (p={m.iterand_prob:g})"
+                                           if m.iterand_every else ""))
     console.print(f"inner: {i.steps} step(s) in training, {i.test_steps} at test, {i.order} order")
+    opt = o.optimizer
     console.print(f"outer: {opt.name}(lr {opt.lr:g}" + (f", momentum {opt.momentum:g}" if opt.name == "sgd" else "")
-                  + f"), schedule {o.schedule.name}" + (f" (warmup {o.schedule.warmup})" if o.schedule.name != "none" else "")
+                  + f"), schedule {o.schedule.name}"
+                  + (f" (warmup {o.schedule.warmup})" if o.schedule.name != "none" else "")
                   + f", {o.iterations} iterations x {o.meta_batch} tasks "
                   + (f"(chunks of {o.chunk_size})" if o.tasks_in == "chunks" else f"({o.tasks_in})"))
     t = plan.task
