@@ -26,6 +26,28 @@ from torch.func import functional_call, grad
 from mtdsl.compile.plan import ParamPlan
 from mtdsl.engine.masking import straight_through_mask
 
+# How the inner loop differentiates the support loss w.r.t. the tensors it moves:
+# (loss function, tensors, create_graph) -> gradients with the same keys.
+Differentiate = Callable[[Callable[[dict], Tensor], dict[str, Tensor], bool], dict[str, Tensor]]
+
+
+def functional_grad(loss: Callable[[dict], Tensor], inputs: dict[str, Tensor],
+                    create_graph: bool) -> dict[str, Tensor]:
+    """torch.func.grad: composes with vmap, so a chunk of tasks runs as one computation."""
+    grads = grad(loss)(inputs)
+    return grads if create_graph else {n: g.detach() for n, g in grads.items()}
+
+
+def autograd_grad(loss: Callable[[dict], Tensor], inputs: dict[str, Tensor],
+                  create_graph: bool) -> dict[str, Tensor]:
+    """torch.autograd.grad: for one task at a time, where it is measured 1.3-2x faster than
+    torch.func.grad (benchmarks/bench_vs_learn2learn.py). Tensors that are not meta-learned
+    (fixed values, masked weights) enter as fresh leaves, so they can be differentiated."""
+    inputs = {n: t if t.requires_grad else t.detach().requires_grad_() for n, t in inputs.items()}
+    grads = torch.autograd.grad(loss(inputs), list(inputs.values()), create_graph=create_graph,
+                                allow_unused=True)
+    return {n: torch.zeros_like(t) if g is None else g for (n, t), g in zip(inputs.items(), grads)}
+
 SCORE_SUFFIX = ":score"
 
 
@@ -68,8 +90,8 @@ class InnerLoop:
             return F.cross_entropy(out, y), out
         return F.mse_loss(out, y), out
 
-    def adapt(self, learned: dict[str, Tensor], x: Tensor, y: Tensor, steps: int,
-              order: str) -> tuple[dict[str, Tensor], Tensor | None]:
+    def adapt(self, learned: dict[str, Tensor], x: Tensor, y: Tensor, steps: int, order: str,
+              differentiate: Differentiate = functional_grad) -> tuple[dict[str, Tensor], Tensor | None]:
         """Effective parameters after `steps` SGD steps on the support loss, and the mean
         |inner gradient| of the probe layer over the steps (None without a probe).
 
@@ -89,9 +111,8 @@ class InnerLoop:
             def support_loss(moving: dict[str, Tensor]) -> Tensor:
                 return self.task_loss(effective({**fast, **moving}), x, y)[0]
 
-            grads = grad(support_loss)({p.name: fast[p.name] for p in self.adapted})
-            if order == "first":
-                grads = {n: g.detach() for n, g in grads.items()}
+            grads = differentiate(support_loss, {p.name: fast[p.name] for p in self.adapted},
+                                  order == "second")
             if self.probe is not None:
                 size = grads[self.probe].detach().abs().mean()
                 probe_total = size if probe_total is None else probe_total + size
@@ -101,11 +122,11 @@ class InnerLoop:
         return effective(fast), probe_mean
 
     def query(self, learned: dict[str, Tensor], support_x: Tensor, support_y: Tensor,
-              query_x: Tensor, query_y: Tensor, *, steps: int,
-              order: str) -> tuple[Tensor, dict[str, Tensor]]:
+              query_x: Tensor, query_y: Tensor, *, steps: int, order: str,
+              differentiate: Differentiate = functional_grad) -> tuple[Tensor, dict[str, Tensor]]:
         """The query loss after adaptation, and detached metrics of the task: loss,
         accuracy (cross-entropy) or mse, inner_grad (when there is a probe)."""
-        effective, probe = self.adapt(learned, support_x, support_y, steps, order)
+        effective, probe = self.adapt(learned, support_x, support_y, steps, order, differentiate)
         loss, out = self.task_loss(effective, query_x, query_y)
         metrics = {"loss": loss.detach()}
         if self.loss == "cross_entropy":

@@ -15,7 +15,7 @@ from mtdsl.compile.plan import Plan
 from mtdsl.data.batch import TaskBatch
 from mtdsl.engine.batching import over_tasks
 from mtdsl.engine.init import draw, seeded_generator
-from mtdsl.engine.inner import InnerLoop, last_feature_weight, score_key
+from mtdsl.engine.inner import InnerLoop, autograd_grad, last_feature_weight, score_key
 from mtdsl.engine.masking import hard_mask, iterand_redraw, threshold_at_sparsity
 from mtdsl.engine.memory import free_bytes, measure, out_of_memory_is_a_run_error, tasks_that_fit
 from mtdsl.engine.optim import build_optimizer, lr_factor
@@ -110,13 +110,16 @@ class MetaLearner:
             raise RunError("nothing is meta-learned: every parameter is fixed. Mark some "
                            "parameters as masked or meta.")
         tasks = self._on_device(batch)
-        task_gradient = grad_and_value(
-            partial(self.inner.query, steps=self.plan.inner.steps, order=self.plan.inner.order),
-            has_aux=True)
-        # vmap of per-task gradients, not the gradient of a vmapped loss: the latter gives
-        # wrong second-order gradients through batch_norm in torch 2.x.
-        per_task = partial(task_gradient, self._detached_learned())
         chunk = self.tasks_at_once(batch)
+        if chunk == 1:
+            per_task = self._task_gradient
+        else:
+            task_gradient = grad_and_value(
+                partial(self.inner.query, steps=self.plan.inner.steps, order=self.plan.inner.order),
+                has_aux=True)
+            # vmap of per-task gradients, not the gradient of a vmapped loss: the latter gives
+            # wrong second-order gradients through batch_norm in torch 2.x.
+            per_task = partial(task_gradient, self._detached_learned())
         total, metrics = None, []
         with self._mode(training=True), out_of_memory_is_a_run_error(self.device, chunk):
             for grads, (_, chunk_metrics) in over_tasks(per_task, tasks, chunk):
@@ -126,6 +129,16 @@ class MetaLearner:
         grads = {k: g / batch.tasks for k, g in total.items()}
         means = {k: torch.cat([m[k] for m in metrics]).mean().item() for k in metrics[0]}
         return grads, StepStats(lr=self.current_lr(), **means)
+
+    def _task_gradient(self, *task: Tensor):
+        """One task's meta-gradient with plain autograd, as torch.func's grad_and_value gives
+        it: (gradients, (loss, metrics))."""
+        leaves = {k: t.detach().requires_grad_() for k, t in self.learned.items()}
+        loss, metrics = self.inner.query(leaves, *task, steps=self.plan.inner.steps,
+                                         order=self.plan.inner.order, differentiate=autograd_grad)
+        grads = torch.autograd.grad(loss, list(leaves.values()), allow_unused=True)
+        grads = {k: torch.zeros_like(t) if g is None else g for (k, t), g in zip(leaves.items(), grads)}
+        return grads, (loss.detach(), metrics)
 
     def tasks_at_once(self, batch: TaskBatch, *, training: bool = True) -> int:
         """How many of the batch's tasks one vectorised call computes: all for "vmap", one
@@ -141,8 +154,8 @@ class MetaLearner:
         if outer.tasks_in == "chunks":
             return min(outer.chunk_size, limit)
         if self.device.type == "cpu" and any(len(p.shape) == 4 for p in self.plan.params):
-            # Measured (benchmarks/bench_engine.py): on CPU, conv nets run 1.3-1.8x faster one
-            # task at a time than under vmap; MLPs are faster vectorised.
+            # Measured (benchmarks/bench_engine.py): on the CPU, conv nets run 1.3-1.8x faster
+            # one task at a time than under vmap; MLPs are faster vectorised.
             return 1
         return self._tasks_that_fit(batch, training, limit)
 
