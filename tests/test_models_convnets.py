@@ -48,7 +48,7 @@ def test_wrn28_has_twelve_pre_activation_blocks_and_projects_where_width_changes
 
 
 @pytest.mark.parametrize("params", [TICKET, MAML], ids=["meta-ticket", "maml"])
-@pytest.mark.parametrize("model, size", [(SMALL_RESNET12, 16), (SMALL_WRN28, 8)],
+@pytest.mark.parametrize("model, size", [(SMALL_RESNET12, 84), (SMALL_WRN28, 84)],
                          ids=["resnet12", "wrn28"])
 def test_two_meta_iterations_move_what_is_meta_learned_and_nothing_else(tmp_path, model, size, params):
     c = compile_spec(tmp_path, model, params, size=size, shots=1, queries=2, tasks=2)
