@@ -27,7 +27,7 @@ $(STAMP): pyproject.toml scripts/install-learn2learn.sh | $(PY)
 	touch $@
 
 demo: venv
-	$(VENV)/bin/mtdsl run specs/sinusoid_ticket.mt --seed 1 --set outer.iterations=1000
+	$(VENV)/bin/mtdsl run specs/sinusoid_ticket.mt --seed 1 --set outer.iterations=5000
 
 # pytest exits 5 when it collects nothing; that is not a failure of the code.
 test: venv
