@@ -23,7 +23,8 @@ class Diagnostic:
     notes: list[tuple[str, Span | None]] = field(default_factory=list)
 
     def render(self) -> str:
-        lines = [f"{self.span or '<spec>'}: {self.severity}: {self.message}"]
+        where = f"{self.span}: " if self.span else ""
+        lines = [f"{where}{self.severity}: {self.message}"]
         lines += _quote(self.span)
         for text, span in self.notes:
             lines.append(f"  = note: {text}" + (f" ({span})" if span else ""))

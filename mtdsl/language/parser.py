@@ -90,8 +90,10 @@ def _syntax_diagnostic(err: UnexpectedInput, source: Source) -> Diagnostic:
         end = len(lines[last - 1].rstrip()) + 1
         span = Span(source.name, last, end, last, end + 1)
         expected = _expected(getattr(err, "expected", None) or getattr(err, "accepts", None) or [])
-        return Diagnostic("unexpected end of file" + (f", expected {expected}" if expected else ""),
-                          span, "a `{` or `(` may be missing its closing `}` or `)`")
+        hint = ("write PATH=VALUE, e.g. outer.iterations=100" if source.name.startswith("--set")
+                else "a `{` or `(` may be missing its closing `}` or `)`")
+        return Diagnostic("unexpected end of " + ("the override" if source.name.startswith("--set") else "file")
+                          + (f", expected {expected}" if expected else ""), span, hint)
     assert isinstance(err, UnexpectedToken)
     tok = err.token
     span = _token_span(source.name, tok)

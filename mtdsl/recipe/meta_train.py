@@ -52,8 +52,8 @@ def pick_device(wanted: str) -> torch.device:
     if wanted == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if wanted == "cuda" and not torch.cuda.is_available():
-        raise RunError("the spec asks for device cuda, but no CUDA device is available; "
-                       "use --device cpu or device: auto")
+        raise RunError("device cuda was asked for, but no CUDA device is available here; "
+                       "use --device cpu, or `device: auto` in the spec")
     return torch.device(wanted)
 
 
