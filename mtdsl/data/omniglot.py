@@ -20,7 +20,7 @@ from PIL import Image
 
 from mtdsl.data.cache import cached_tensor
 from mtdsl.data.download import attempt
-from mtdsl.data.files import download_hint
+from mtdsl.data.files import download_hint, scan
 from mtdsl.data.locate import DATA_ENV, cache_root, data_root, downloads_allowed
 from mtdsl.data.omniglot_catalog import (DEFAULT_SIZE, CharacterList, character_list,
                                          image_sets_used, rotations_or_default)
@@ -117,7 +117,7 @@ def character_files(folder: Path, characters: CharacterList) -> list[list[str]]:
         for alphabet, names in alphabets.items():
             for name in names:
                 directory = os.path.join(folder, f"images_{image_set}", alphabet, name)
-                pngs = sorted(e.path for e in _entries(directory) if e.name.endswith(".png"))
+                pngs = sorted(e.path for e in scan(directory) if e.name.endswith(".png"))
                 if not pngs:
                     missing.append(f"images_{image_set}/{alphabet}/{name}")
                 files.append(pngs)
@@ -133,14 +133,6 @@ def character_files(folder: Path, characters: CharacterList) -> list[list[str]]:
             raise DataError(f"omniglot at {folder} is incomplete: {os.path.dirname(pngs[0])} has "
                             f"{len(pngs)} drawings where other characters have {expected}.")
     return files
-
-
-def _entries(directory: str) -> list[os.DirEntry]:
-    try:
-        with os.scandir(directory) as entries:
-            return list(entries)
-    except (FileNotFoundError, NotADirectoryError):
-        return []
 
 
 def listing_digest(folder: Path, files: list[list[str]]) -> str:
