@@ -22,6 +22,9 @@ def _fail(e: MtdslError, fmt: str = "text") -> None:
     if isinstance(e, SpecError):
         if fmt == "json":
             print(json.dumps([d.to_json() for d in e.diagnostics], indent=2))
+        elif fmt == "github":
+            for d in e.diagnostics:
+                print(d.to_github())
         else:
             for d in e.diagnostics:
                 err.print(_highlighted(d.render()) if err.is_terminal else d.render(), markup=False,
@@ -62,9 +65,15 @@ def _highlighted(text: str):
 @app.command()
 def check(files: List[str] = typer.Argument(..., help="spec files, or file.mt::experiment"),
           set_: List[str] = typer.Option([], "--set", help="override a field: PATH=VALUE"),
-          format: str = typer.Option("text", "--format", help="text or json")) -> None:
+          format: str = typer.Option("text", "--format",
+                                     help="text, json, or github (workflow annotations)")) -> None:
     """Validate specs without running them (no torch is imported)."""
     from .select import compile_ref
+
+    if format not in ("text", "json", "github"):
+        err.print(f"error: unknown --format `{format}`; use text, json or github", style="bold red",
+                  markup=False)
+        raise typer.Exit(2)
 
     problems: list = []
     count = 0
@@ -159,8 +168,8 @@ def fmt(files: List[str] = typer.Argument(..., help=".mt files to format in plac
     except SpecError as e:
         _fail(e)
     verb = "would reformat" if check_only else "reformatted"
-    for name in changed:
-        out.print(f"{verb} {name}")
+    for name in changed:  # one line per file, however long its path, for tools to read
+        out.print(f"{verb} {name}", markup=False, soft_wrap=True)
     out.print(f"{len(changed)} of {len(files)} file{'s' * (len(files) != 1)} {verb}")
     if check_only and changed:
         raise typer.Exit(1)
@@ -181,6 +190,19 @@ def diff(a: str = typer.Argument(..., help="spec file or file.mt::experiment"),
         out.print(line, markup=False, soft_wrap=True)
     if not lines:
         out.print("no differences")
+
+
+@app.command()
+def lsp() -> None:
+    """A language server on stdin/stdout for editors: diagnostics, hover, completion,
+    go to definition (see docs/editors.md)."""
+    try:
+        from ..lsp.server import serve
+    except ImportError as e:
+        err.print(f"error: the language server needs {e.name}: pip install 'mtdsl[lsp]'",
+                  style="bold red", markup=False)
+        raise typer.Exit(1)
+    serve()
 
 
 @app.command()

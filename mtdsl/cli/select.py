@@ -47,6 +47,11 @@ class Unit:
 def compile_units(ref: str, overrides: list[str]) -> list[Unit]:
     """Compile every experiment and sweep point the reference picks, gathering all errors."""
     ws, names = load_ref(ref)
+    return compile_names(ws, names, overrides)
+
+
+def compile_names(ws: Workspace, names: list[str], overrides: list[str]) -> list[Unit]:
+    """Compile the named experiments and sweeps of a loaded workspace, gathering all errors."""
     units, diags = [], []
 
     def add(e: SpecError):

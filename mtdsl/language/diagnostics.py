@@ -38,6 +38,26 @@ class Diagnostic:
         out.update(_loc(self.span) or {"file": None})
         return out
 
+    def to_github(self) -> str:
+        """A GitHub Actions workflow command, which the run's page shows as an annotation on
+        the line: `::error file=F,line=L,...,title=T::message` (hint and notes on further lines)."""
+        level = {"warning": "warning", "note": "notice"}.get(self.severity, "error")
+        props = {"title": f"mtdsl {self.severity}"}
+        if self.span:
+            s = self.span
+            props = {"file": s.file, "line": s.line, "endLine": s.end_line, "col": s.col,
+                     **({"endColumn": s.end_col} if s.end_line == s.line else {}), **props}
+        text = [self.message] + [f"note: {t}" + (f" ({s})" if s else "") for t, s in self.notes]
+        text += [f"help: {self.hint}"] if self.hint else []
+        fields = ",".join(f"{k}={_escape(str(v), property=True)}" for k, v in props.items())
+        return f"::{level} {fields}::" + _escape("\n".join(text))
+
+
+def _escape(text: str, property: bool = False) -> str:
+    """The escaping GitHub's workflow commands require; properties also escape `:` and `,`."""
+    text = text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+    return text.replace(":", "%3A").replace(",", "%2C") if property else text
+
 
 def _loc(span: Span | None) -> dict | None:
     if span is None:

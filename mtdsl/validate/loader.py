@@ -35,20 +35,23 @@ def display_path(path: Path) -> str:
         return str(path)
 
 
-def load(path: str | Path) -> Workspace:
+def load(path: str | Path, texts: dict[str, str] | None = None) -> Workspace:
+    """`texts`: file contents by resolved path that replace what is on disk (an editor's
+    unsaved buffers)."""
     ws = Workspace()
     root = Path(path)
-    _load_file(ws, root, chain=[], top=True)
+    _load_file(ws, root, chain=[], top=True, texts=texts or {})
     return ws
 
 
-def _load_file(ws: Workspace, path: Path, chain: list[tuple[str, Span]], top: bool) -> None:
+def _load_file(ws: Workspace, path: Path, chain: list[tuple[str, Span]], top: bool,
+               texts: dict[str, str]) -> None:
     name = display_path(path)
     key = str(path.resolve())
     if key in ws.files:
         return
     try:
-        text = path.read_text()
+        text = texts[key] if key in texts else path.read_text()
     except (OSError, UnicodeDecodeError) as e:
         span = chain[-1][1] if chain else None
         why = "no such file" if isinstance(e, FileNotFoundError) else str(e)
@@ -71,7 +74,7 @@ def _load_file(ws: Workspace, path: Path, chain: list[tuple[str, Span]], top: bo
                     "remove one of the imports in the cycle",
                     notes=[(f"imported from {f}", s) for f, s in chain]))
                 continue
-            _load_file(ws, target, chain + [(name, item.span)], top=False)
+            _load_file(ws, target, chain + [(name, item.span)], top=False, texts=texts)
         elif isinstance(item, ast.Experiment):
             _define(ws, ws.experiments, "experiment", item, item.name_span)
             if top:

@@ -1,0 +1,57 @@
+"""One document as `mtdsl check` sees it: its workspace (imports included), its compiled
+experiments and sweep points, and every diagnostic, computed from the editor's buffers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..cli.select import Unit, compile_names
+from ..compile.compiler import Compiled
+from ..errors import SpecError
+from ..language import ast
+from ..language.diagnostics import Diagnostic
+from ..validate.loader import Workspace, load
+
+
+@dataclass
+class Analysis:
+    path: Path  # resolved
+    workspace: Workspace
+    units: list[Unit] = field(default_factory=list)
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+
+    @property
+    def module(self) -> ast.Module | None:
+        return self.workspace.files.get(str(self.path))
+
+    @property
+    def compiled(self) -> list[Compiled]:
+        return [u.compiled for u in self.units]
+
+    def uses(self, path: Path) -> bool:
+        """Whether this document is, or imports, the file at `path`."""
+        return str(path.resolve()) in self.workspace.files
+
+
+def analyse(path: Path, texts: dict[str, str]) -> Analysis:
+    """Load and compile a file as `check` does; `texts` are unsaved buffers by resolved path.
+
+    Each experiment compiles on its own, so one broken experiment still leaves the others'
+    facts for hover; the diagnostics are check's: every one, once, in its order."""
+    path = path.resolve()
+    ws = load(path, texts)
+    result = Analysis(path, ws)
+    if ws.diagnostics:
+        result.diagnostics = list(ws.diagnostics)
+        return result
+    seen: set[str] = set()
+    for name in list(ws.own) + list(ws.own_sweeps):
+        try:
+            result.units += compile_names(ws, [name], [])
+        except SpecError as e:
+            for d in e.diagnostics:
+                if d.render() not in seen:
+                    seen.add(d.render())
+                    result.diagnostics.append(d)
+    return result
