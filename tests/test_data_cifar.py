@@ -102,7 +102,7 @@ def test_missing_cifar_names_the_folders_the_layout_and_how_to_get_it(tmp_path):
     with pytest.raises(DataError) as error:
         open_dataset("fc100", root=str(tmp_path), split="train", ways=5, shots=1, queries=1)
     message = str(error.value)
-    assert message.startswith("fc100 (CIFAR-100) data not found")
+    assert message.startswith("fc100 (FC100) data not found")
     assert str(tmp_path / "cifar100" / "cifar-100-python") in message
     assert str(tmp_path / "cifar-100-python") in message
     assert "cifar-100-python.tar.gz" in message and "MTDSL_OFFLINE" in message

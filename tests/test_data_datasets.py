@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from fixtures import layouts
-from mtdsl.data.registry import dataset_entry, open_dataset
+from mtdsl.data.registry import declaration, open_dataset, options
 
 WRITERS = {
     "vgg_flower": layouts.write_flowers,
@@ -19,6 +19,10 @@ WRITERS = {
     "tiered_imagenet": layouts.write_tiered_imagenet,
 }
 # Options that keep decoding small; each dataset's own (verify, crop) where the fixture needs it.
+def offline(name: str) -> dict:
+    return {"download": False} if "download" in options(name) else {}
+
+
 OPTIONS = {"vgg_flower": {"verify": False}, "cub": {"resize": 20}}
 
 
@@ -53,11 +57,11 @@ def image_classes(x: torch.Tensor) -> torch.Tensor:
 @pytest.mark.parametrize("name", list(WRITERS))
 def test_every_split_opens_with_its_classes_and_only_them(name, written):
     root, ks = written(name)
-    entry = dataset_entry(name)
+    classes = declaration(name).facts.classes
     for split in ("train", "val", "test"):
         source = open_dataset(name, root=str(root), split=split, ways=5, shots=1, queries=1,
-                              download=False, size=16, **OPTIONS.get(name, {}))
-        assert source.num_classes == entry.num_classes(split) == len(ks[split])
+                              size=16, **OPTIONS.get(name, {}), **offline(name))
+        assert source.num_classes == classes[split] == len(ks[split])
         assert source.input_shape == (3, 16, 16)
         batch = source.sample(30, torch.Generator().manual_seed(0))
         assert batch.support_x.shape == (30, 5, 3, 16, 16) and batch.query_x.shape == (30, 5, 3, 16, 16)
@@ -72,11 +76,11 @@ def test_every_split_opens_with_its_classes_and_only_them(name, written):
 def test_bounding_boxes_crop_away_the_background(name, written):
     root, _ = written(name)
     whole = open_dataset(name, root=str(root), split="val", ways=2, shots=1, queries=1,
-                         download=False, size=24, boxes=False)
+                         size=24, boxes=False, **offline(name))
     corners = whole.sample(5, torch.Generator().manual_seed(1)).support_x[..., 0, 0]
     assert corners.max() < 0.05  # the black outside the box
     cropped = open_dataset(name, root=str(root), split="val", ways=2, shots=1, queries=1,
-                           download=False, size=24)
+                           size=24, **offline(name))
     corners = cropped.sample(5, torch.Generator().manual_seed(1)).support_x[..., 0, 0]
     assert corners.max() > 0.05
 

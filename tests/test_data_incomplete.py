@@ -8,7 +8,7 @@ import pickle
 import pytest
 
 from fixtures import layouts
-from mtdsl.data.registry import open_dataset
+from mtdsl.data.registry import DATASETS, declaration, open_dataset, options
 from mtdsl.errors import DataError
 
 
@@ -18,9 +18,27 @@ def isolated(tmp_path, monkeypatch):
     monkeypatch.setenv("MTDSL_OFFLINE", "1")
 
 
-def open_(name, root, split="train", **options):
+def open_(name, root, split="train", **given):
+    if "download" in given and "download" not in options(name):
+        del given["download"]  # cars has no download to ask for
     return open_dataset(name, root=str(root), split=split, ways=2, shots=1, queries=1,
-                        size=8, **options)
+                        size=8, **given)
+
+
+@pytest.mark.parametrize("name", sorted(n for n, c in DATASETS.items() if c.facts.files is not None))
+def test_every_missing_dataset_says_where_its_files_go_and_how_big_they_are(tmp_path, name):
+    data = tmp_path / "data"
+    files = declaration(name).facts.files
+    with pytest.raises(DataError) as error:
+        open_(name, data, download=True, **({"path": "my_images"} if name == "folder" else {}))
+    message = str(error.value)
+    if name == "folder":  # the user's own images: where they are looked for and their layout
+        assert str(data / "my_images") in message and "one sub-folder per class" in message
+        return
+    assert f"Put the files here: {files.layout.replace('<root>', str(data))}" in message
+    assert f"Size: {files.size}" in message
+    assert f"To get it: {files.obtain}" in message
+    assert not data.exists()  # MTDSL_OFFLINE: no download was tried, no folder made
 
 
 def cached_files(tmp_path):
@@ -32,8 +50,8 @@ def cached_files(tmp_path):
     ("aircraft", ["fgvc-aircraft-2013b", "fgvc_aircraft/fgvc-aircraft-2013b"], "images_variant_trainval.txt"),
     ("cars", ["stanford_cars", "cars"], "cars_train_annos.mat"),
     ("cub", ["cubirds200/CUB_200_2011", "cub/CUB_200_2011", "CUB_200_2011"], "images.txt"),
-    ("mini_imagenet", ["mini-imagenet", "mini_imagenet/train"], "mini-imagenet-cache-train.pkl"),
-    ("tiered_imagenet", ["tiered-imagenet", "tiered_imagenet/train"], "train_images_png.pkl"),
+    ("mini_imagenet", ["mini-imagenet", "mini_imagenet/train"], "mini-imagenet-cache-{train,validation,test}.pkl"),
+    ("tiered_imagenet", ["tiered-imagenet", "tiered_imagenet/train"], "{train,val,test}_images_png.pkl"),
 ])
 def test_a_missing_dataset_names_the_folders_searched_and_the_layout(tmp_path, name, searched, expected):
     data = tmp_path / "data"
@@ -43,7 +61,7 @@ def test_a_missing_dataset_names_the_folders_searched_and_the_layout(tmp_path, n
     assert message.startswith(f"{name} ") and "data not found" in message
     for folder in searched:
         assert str(data / folder) in message
-    assert "Expected layout:" in message and expected in message and "To get it:" in message
+    assert "Put the files here:" in message and expected in message and "To get it:" in message
     assert ("MTDSL_OFFLINE" in message) == (name != "cars")  # cars has no download to turn off
     assert not data.exists()  # nothing was created: no download was tried
 

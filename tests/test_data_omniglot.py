@@ -9,7 +9,7 @@ import torch
 from PIL import Image
 
 from mtdsl.data.omniglot import load_omniglot, with_rotations
-from mtdsl.data.omniglot_catalog import rotations_or_default
+from mtdsl.data.registry import open_dataset
 from mtdsl.errors import DataError
 
 DRAWINGS = 20
@@ -115,7 +115,7 @@ def test_different_sizes_are_cached_apart(small, cache):
 
 def test_a_missing_folder_is_a_data_error_with_the_layout(tmp_path, cache):
     with pytest.raises(DataError) as error:
-        load_omniglot(str(tmp_path / "nowhere"), "train", download=False)
+        load_omniglot(str(tmp_path / "nowhere"), "train", size=28, download=False)
     message = str(error.value)
     assert "omniglot-py/images_background/<Alphabet>/characterNN/*.png" in message
     assert str(tmp_path / "nowhere" / "omniglot" / "omniglot-py") in message
@@ -134,14 +134,14 @@ def test_a_listed_character_missing_on_disk_is_named(small, cache):
     background = {**characters["background"], "Beta": ["character01", "character09"]}
     listed = {**characters, "background": background}
     with pytest.raises(DataError, match="images_background/Beta/character09"):
-        load_omniglot(str(root), "train", download=False, characters=listed)
+        load_omniglot(str(root), "train", size=28, download=False, characters=listed)
 
 
 def test_a_character_with_fewer_drawings_is_a_data_error(small, cache):
     root, characters, _ = small
     os.remove(root / "omniglot/omniglot-py/images_evaluation/Gamma/character01/0001_03.png")
     with pytest.raises(DataError, match="Gamma/character01 has 19 drawings"):
-        load_omniglot(str(root), "train", download=False, characters=characters)
+        load_omniglot(str(root), "train", size=28, download=False, characters=characters)
 
 
 def test_rotations_make_new_classes_grouped_by_rotation():
@@ -154,13 +154,13 @@ def test_rotations_make_new_classes_grouped_by_rotation():
     assert rotated[2, 0, 0, 0, 0] == images[0, 0, 0, 0, 3]  # 90: the top-right corner turns left
 
 
-@pytest.mark.parametrize("degrees", [(45,), (0, 0), (), (360,)])
-def test_rotations_outside_the_quarter_turns_are_a_data_error(degrees):
-    with pytest.raises(DataError, match="rotations must be distinct values among 0, 90, 180, 270"):
-        rotations_or_default(degrees)
+@pytest.mark.parametrize("degrees", [[45], [0, 0], [], [360]])
+def test_rotations_outside_the_quarter_turns_are_refused(degrees):
+    with pytest.raises(DataError, match="rotations"):
+        open_dataset("omniglot", ways=5, shots=1, queries=1, rotations=degrees)
 
 
 def test_an_empty_character_list_is_a_data_error(small, cache):
     root, _, _ = small
     with pytest.raises(DataError, match="names no character"):
-        load_omniglot(str(root), "train", download=False, characters={"background": {}})
+        load_omniglot(str(root), "train", size=28, download=False, characters={"background": {}})

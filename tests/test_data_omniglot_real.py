@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from mtdsl.data.omniglot import load_omniglot
-from mtdsl.data.registry import dataset_entry, open_dataset
+from mtdsl.data.registry import declaration, open_dataset
 
 REPO = Path(__file__).resolve().parents[1]
 ROOT = REPO / os.path.expanduser(os.environ.get("MTDSL_DATA", "../shared/data"))
@@ -32,7 +32,7 @@ def sources():
 def test_class_counts_with_rotations(sources, split, classes):
     source = sources[split]
     assert source.num_classes == classes
-    assert dataset_entry("omniglot").num_classes(split) == classes
+    assert declaration("omniglot").model_validate({"kind": "omniglot"}).class_count(split) == classes
     assert source.input_shape == (1, 28, 28)
     batch = source.sample(3, torch.Generator().manual_seed(0))
     assert batch.support_x.shape == (3, 5, 1, 28, 28) and batch.query_x.shape == (3, 95, 1, 28, 28)
@@ -40,16 +40,16 @@ def test_class_counts_with_rotations(sources, split, classes):
 
 
 def test_a_cached_load_is_fast_and_equal(sources):
-    first = load_omniglot(str(ROOT), "val", download=False)  # cached by the fixture already
+    first = load_omniglot(str(ROOT), "val", size=28, download=False)  # cached by the fixture already
     start = time.perf_counter()
-    second = load_omniglot(str(ROOT), "val", download=False)
+    second = load_omniglot(str(ROOT), "val", size=28, download=False)
     assert time.perf_counter() - start < 1.0
     assert first.shape == (172, 20, 1, 28, 28) and torch.equal(first, second)
 
 
 def test_the_splits_share_no_character(sources):
     # Unrotated images: a character in two splits would show up as an identical drawing.
-    flat = {split: load_omniglot(str(ROOT), split, download=False).flatten(1) for split in sources}
+    flat = {split: load_omniglot(str(ROOT), split, size=28, download=False).flatten(1) for split in sources}
     seen = set()
     for split, images in flat.items():
         keys = {bytes(row.numpy()) for row in images}

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from mtdsl.data.locate import cache_root, data_root, downloads_allowed
-from mtdsl.data.registry import DATASETS, dataset_entry, open_dataset
+from mtdsl.data.registry import DATASETS, declaration, open_dataset
 from mtdsl.errors import DataError
 
 
@@ -22,8 +22,14 @@ def test_unknown_dataset_lists_the_known_ones():
 
 
 def test_an_option_the_dataset_does_not_take_is_a_data_error():
-    with pytest.raises(DataError, match="cub takes no option boxes, rotations; its options: size, resize, channels"):
+    with pytest.raises(DataError, match="cub takes no option boxes, rotations; its options: size, "
+                                        "resize, channels, download"):
         open_dataset("cub", ways=5, shots=1, queries=1, boxes=True, rotations=[0])
+
+
+def test_a_bad_option_value_is_a_data_error():
+    with pytest.raises(DataError, match="cifar_fs: size: Input should be greater than 0"):
+        open_dataset("cifar_fs", ways=5, shots=1, queries=1, size=0)
 
 
 def test_unknown_split_lists_the_known_ones():
@@ -31,19 +37,8 @@ def test_unknown_split_lists_the_known_ones():
         open_dataset("omniglot", split="dev", ways=5, shots=1, queries=1)
 
 
-def test_entries_answer_shapes_and_class_counts_without_data():
-    omniglot = dataset_entry("omniglot")
-    assert omniglot.kind == "classification"
-    assert omniglot.input_shape() == (1, 28, 28) and omniglot.input_shape(size=84) == (1, 84, 84)
-    assert omniglot.input_shape(channels=3) == (3, 28, 28)
-    assert omniglot.num_classes("train", rotations=[0]) == 1028
-    assert omniglot.num_classes("test") == 1692
-    assert dataset_entry("sinusoid").input_shape() == (1,)
-    assert dataset_entry("sinusoid").num_classes("train") is None
-    assert set(DATASETS) == ALL
-
-
 @pytest.mark.parametrize("name, shape, counts", [
+    ("omniglot", (1, 28, 28), (4112, 688, 1692)),
     ("cifar_fs", (3, 32, 32), (64, 16, 20)),
     ("fc100", (3, 32, 32), (60, 20, 20)),
     ("vgg_flower", (3, 32, 32), (71, 15, 16)),
@@ -54,12 +49,13 @@ def test_entries_answer_shapes_and_class_counts_without_data():
     ("tiered_imagenet", (3, 84, 84), (351, 97, 160)),
     ("folder", (3, 84, 84), (None, None, None)),
 ])
-def test_image_datasets_know_their_shapes_and_the_published_class_counts(name, shape, counts):
-    entry = dataset_entry(name)
-    assert entry.kind == "classification" and entry.splits == ("train", "val", "test")
-    assert entry.input_shape() == shape
-    assert entry.input_shape(size=28, channels=1) == (1, 28, 28)
-    assert tuple(entry.num_classes(split) for split in entry.splits) == counts
+def test_declarations_know_their_shapes_and_the_published_class_counts(name, shape, counts):
+    dataset = declaration(name).model_validate({"kind": name, "path": "x"} if name == "folder" else {"kind": name})
+    assert dataset.task_kind == "classification"
+    assert dataset.input_shape == shape
+    assert dataset.model_copy(update={"size": 28, "channels": 1}).input_shape == (1, 28, 28)
+    assert tuple(dataset.class_count(split) for split in ("train", "val", "test")) == counts
+    assert set(DATASETS) == ALL
 
 
 def test_omniglot_without_ways_is_a_data_error(tmp_path):
@@ -70,8 +66,9 @@ def test_omniglot_without_ways_is_a_data_error(tmp_path):
 def test_importing_the_registry_does_not_import_torch():
     # `mtdsl check` reads shapes from the registry and must stay fast.
     code = ("import sys, mtdsl.data.registry as r\n"
-            "for e in r.DATASETS.values():\n"
-            "    e.input_shape(); [e.num_classes(s) for s in e.splits]\n"
+            "for name, c in r.DATASETS.items():\n"
+            "    d = c.model_validate({'kind': name, 'path': 'x'} if name == 'folder' else {'kind': name})\n"
+            "    d.input_shape; [d.class_count(s) for s in ('train', 'val', 'test')]; d.facts.files\n"
             "assert 'torch' not in sys.modules, 'torch imported'")
     subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).resolve().parents[1])
 

@@ -1,48 +1,58 @@
-"""The dataset components a spec writes, and their contract with the registry: every field
-but kind, split and root reaches the loader as a keyword it takes."""
+"""The dataset components a spec writes are each dataset's one declaration: the registry
+opens them, the loaders take exactly their fields, their facts match the packaged lists."""
 
 from __future__ import annotations
 
-import typing
+import inspect
+import importlib
 
 import pytest
 from pydantic import TypeAdapter, ValidationError
 
-from mtdsl.data import catalog
-from mtdsl.data.registry import DATASETS, dataset_entry
+from mtdsl.data import split_lists
+from mtdsl.data.registry import DATASETS, NOT_OPTIONS, declaration, options
 from mtdsl.validate import datasets as D
 
 ADAPTER = TypeAdapter(D.Dataset)
-COMPONENTS = typing.get_args(typing.get_args(D.Dataset)[0])
 
 
-def component(kind: str):
-    return next(c for c in COMPONENTS if typing.get_args(c.model_fields["kind"].annotation) == (kind,))
-
-
-def test_every_registered_dataset_has_a_component_and_back():
-    kinds = {typing.get_args(c.model_fields["kind"].annotation)[0] for c in COMPONENTS}
-    assert kinds == set(DATASETS)
+def loader_of(kind: str):
+    module, function = declaration(kind).facts.loader.split(":")
+    return getattr(importlib.import_module(f"mtdsl.data.{module}"), function)
 
 
 @pytest.mark.parametrize("kind", sorted(DATASETS))
-def test_every_field_the_run_passes_is_an_option_the_loader_takes(kind):
-    # The run passes model_dump(exclude={"kind", "split", "root"}); download is common to all.
-    fields = set(component(kind).model_fields) - {"kind", "split", "root", "download"}
-    assert fields == set(dataset_entry(kind).options)
+def test_the_loader_takes_exactly_the_declared_options(kind):
+    taken = set(inspect.signature(loader_of(kind)).parameters)
+    assert taken == set(options(kind)) | {"root", "split", "ways", "shots", "queries"}
+    assert not set(NOT_OPTIONS) - {"root", "split"} & taken
 
 
-@pytest.mark.parametrize("kind", sorted(catalog.DEFAULTS))
-def test_spec_defaults_are_the_loader_defaults(kind):
-    value = ADAPTER.validate_python({"kind": kind, "path": "x"} if kind == "folder" else kind)
-    defaults = catalog.DEFAULTS[kind]
-    assert (value.size, value.resize, value.channels) == (defaults.size, defaults.resize, defaults.channels)
-    assert value.input_shape == dataset_entry(kind).input_shape() == (3, defaults.size, defaults.size)
+@pytest.mark.parametrize("kind", sorted(set(DATASETS) - {"folder", "sinusoid"}))
+def test_declared_class_counts_are_the_packaged_lists(kind):
+    facts = declaration(kind).facts
+    for split, count in facts.classes.items():
+        if kind not in ("mini_imagenet", "tiered_imagenet"):  # their split is in the data files
+            assert split_lists.listed_classes(kind, split) == count
+
+
+@pytest.mark.parametrize("kind", sorted(DATASETS))
+def test_every_dataset_declares_its_files_and_pixels(kind):
+    facts = declaration(kind).facts
+    assert facts.pixels
+    if kind == "sinusoid":
+        assert facts.files is None and facts.task == "regression"
+    else:
+        assert facts.files.layout and facts.files.obtain
+        assert (facts.files.size is None) == (kind == "folder")
 
 
 def test_options_change_the_input_shape():
     assert ADAPTER.validate_python({"kind": "cifar_fs", "size": 28, "channels": 1}).input_shape == (1, 28, 28)
     assert ADAPTER.validate_python({"kind": "omniglot", "channels": 3}).input_shape == (3, 28, 28)
+    assert ADAPTER.validate_python("mini_imagenet").input_shape == (3, 84, 84)
+    assert ADAPTER.validate_python({"kind": "omniglot", "rotations": [0]}).class_count("train") == 1028
+    assert ADAPTER.validate_python("omniglot").class_count("test") == 1692
 
 
 def test_folder_takes_its_path_positionally():
@@ -57,6 +67,9 @@ def test_folder_takes_its_path_positionally():
     ({"kind": "cub", "resize": 60}, r"resize \(60\) must be at least size \(84\)"),
     ({"kind": "cifar_fs", "channels": 2}, "literal_error|Input should be 1 or 3"),
     ({"kind": "cars", "download": False}, "Extra inputs are not permitted"),
+    ({"kind": "folder", "path": "a", "mean": [0.5, 0.5]}, "mean has 2 values but the images have 3"),
+    ({"kind": "folder", "path": "a", "std": 0}, "std must be positive"),
+    ({"kind": "omniglot", "split": "all"}, "Input should be 'train', 'val' or 'test'"),
 ])
 def test_bad_components_are_refused(data, message):
     with pytest.raises(ValidationError, match=message):

@@ -15,6 +15,7 @@ from ..validate import spec as S
 from ..validate.loader import Workspace
 from ..validate.resolve import Resolved, resolve
 from . import selectors
+from .task_limits import check_task_limits
 from .graph import Graph, build
 from .plan import (DevicePlan, EvalPlan, InnerPlan, MaskPlan, OptimizerPlan, OuterPlan, ParamPlan,
                    Plan, SchedulePlan, TaskPlan)
@@ -106,6 +107,7 @@ def _check_task(exp: S.Experiment, graph: Graph, span: Span, resolved: Resolved,
         if graph.output_shape != (1,):
             diags.append(Diagnostic(f"a regression model must end in 1 output, this one gives "
                                     f"{_shape(graph.output_shape)}", span))
+    diags += check_task_limits(exp, resolved.located.spans, resolved.located.key_spans, task_span)
     for field in ("valid", "test"):
         for ds in ([exp.data.valid] if field == "valid" else exp.data.test):
             where = resolved.located.spans.get(("data", field), span)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from mtdsl.data import catalog
+from mtdsl.data import split_lists
 from mtdsl.data.download import find_or_fetch
 from mtdsl.data.files import (few, listing_digest, require_classes, scan, text_digest)
 from mtdsl.data.imageset import Contents, Listing, open_images
@@ -23,18 +23,10 @@ ARCHIVE = "fgvc-aircraft-2013b"
 VARIANT_LISTS = (("images_variant_trainval.txt", "images_variant_test.txt"),
                  ("images_variant_train.txt", "images_variant_val.txt", "images_variant_test.txt"))
 BOXES = "images_box.txt"
-LAYOUT = (f"<root>/{ARCHIVE}/data/{{images/*.jpg, images_variant_trainval.txt, "
-          f"images_variant_test.txt, {BOXES}}}: the archive {ARCHIVE}.tar.gz unpacked, as "
-          f"torchvision.datasets.FGVCAircraft(root='<root>', download=True) leaves it "
-          f"(<root>/fgvc_aircraft/{ARCHIVE}/ as learn2learn leaves it, or <root>/aircraft/{ARCHIVE}/, work too)")
-OBTAIN = (f"allow downloads (torchvision fetches it, 2.6 GB), or download "
-          f"https://www.robots.ox.ac.uk/~vgg/data/fgvc-aircraft/archives/{ARCHIVE}.tar.gz "
-          f"and unpack it into <root>.")
 
 
 def open_aircraft(*, root: str | None, split: str, ways: int | None, shots: int, queries: int,
-                  download: bool = True, size: int | None = None, resize: int | None = None,
-                  channels: int | None = None, boxes: bool = True):
+                  download: bool, size: int, resize: int | None, channels: int, boxes: bool):
     return open_images(DATASET, split, lambda: list_aircraft(root, split, download, boxes),
                        size=size, resize=resize, channels=channels, ways=ways, shots=shots,
                        queries=queries)
@@ -56,8 +48,8 @@ def _holds(folder: Path) -> bool:
 
 
 def find_aircraft(root: Path, download: bool) -> Path:
-    return find_or_fetch(f"{DATASET} (FGVC-Aircraft)", candidate_folders(root), _holds, download,
-                         lambda: _download(root), root, LAYOUT, OBTAIN)
+    return find_or_fetch(DATASET, root, candidate_folders(root), _holds, download,
+                         lambda: _download(root), root)
 
 
 def _download(root: Path) -> None:
@@ -88,7 +80,7 @@ def read_boxes(path: Path) -> dict[str, tuple[int, int, int, int]]:
 
 
 def list_aircraft(root: str | None, split: str, download: bool, boxes: bool) -> Listing:
-    wanted = catalog.packaged_list(DATASET, split)
+    wanted = split_lists.packaged_list(DATASET, split)
     folder = find_aircraft(data_root(root), download)
     data = folder / "data"
     list_files = _lists(folder)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from mtdsl.data import catalog
+from mtdsl.data import split_lists
 from mtdsl.data.files import (few, first_holding, listing_digest, not_found, require_classes,
                               scan, text_digest)
 from mtdsl.data.imageset import Contents, Listing, open_images
@@ -24,19 +24,10 @@ DATASET = "cars"
 META = Path("devkit") / "cars_meta.mat"
 ANNOTATIONS = Path("devkit") / "cars_train_annos.mat"
 IMAGES = "cars_train"
-LAYOUT = ("<root>/stanford_cars/{devkit/cars_meta.mat, devkit/cars_train_annos.mat, "
-          "cars_train/00001.jpg ...}: car_devkit.tgz and cars_train.tgz unpacked, the layout "
-          "torchvision.datasets.StanfordCars reads (<root>/cars/ works too)")
-OBTAIN = ("download it yourself: the original Stanford URLs are gone and torchvision's "
-          "StanfordCars download is disabled upstream. Find a mirror of the original release "
-          "(car_devkit.tgz and cars_train.tgz, e.g. on Kaggle or Hugging Face) and unpack both "
-          "into <root>/stanford_cars.")
 
 
 def open_cars(*, root: str | None, split: str, ways: int | None, shots: int, queries: int,
-              download: bool = True, size: int | None = None, resize: int | None = None,
-              channels: int | None = None, boxes: bool = True):
-    # `download` is accepted like every dataset's, but there is nothing to download from.
+              size: int, resize: int | None, channels: int, boxes: bool):
     return open_images(DATASET, split, lambda: list_cars(root, split, boxes),
                        size=size, resize=resize, channels=channels, ways=ways, shots=shots,
                        queries=queries)
@@ -63,11 +54,12 @@ def _loadmat(path: Path, key: str):
 
 
 def list_cars(root: str | None, split: str, boxes: bool) -> Listing:
-    wanted = catalog.packaged_list(DATASET, split)
-    candidates = candidate_folders(data_root(root))
+    wanted = split_lists.packaged_list(DATASET, split)
+    base = data_root(root)
+    candidates = candidate_folders(base)
     folder = first_holding(candidates, _holds)
     if folder is None:
-        raise not_found(f"{DATASET} (Stanford Cars)", candidates, LAYOUT, OBTAIN)
+        raise not_found(DATASET, base, candidates)
     names = [str(n) for n in _loadmat(folder / META, "class_names").tolist()]
     files_of: dict[str, list[str]] = {}
     box_of_file: dict[str, tuple[int, int, int, int]] = {}

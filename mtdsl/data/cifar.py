@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from mtdsl.data import catalog
+from mtdsl.data import split_lists
 from mtdsl.data.download import find_or_fetch
 from mtdsl.data.files import check_md5, listing_digest, text_digest
 from mtdsl.data.imageset import Contents, Listing, open_images
@@ -22,24 +22,17 @@ FILES = ("train", "test", "meta")
 # The published checksums of the unpacked files, as torchvision's CIFAR100 lists them.
 MD5 = {"train": "16019d7e3df5f24257cddd939b257f8d", "test": "f0ef6b0ae62326f3e7ffdfab6717acfc",
        "meta": "7973b15100ade9c7d40fb424638fde48"}
-LAYOUT = ("<root>/cifar100/cifar-100-python/{train,test,meta}: the python version of "
-          "CIFAR-100 unpacked, as torchvision.datasets.CIFAR100(root='<root>/cifar100', "
-          "download=True) leaves it (<root>/cifar-100-python/ works too)")
-OBTAIN = ("allow downloads (torchvision fetches it, 161 MB), or download "
-          "https://www.cs.toronto.edu/~kriz/cifar-100-python.tar.gz and unpack it into <root>/cifar100.")
 
 
 def open_cifar_fs(*, root: str | None, split: str, ways: int | None, shots: int, queries: int,
-                  download: bool = True, size: int | None = None, resize: int | None = None,
-                  channels: int | None = None, verify: bool = True):
+                  download: bool, size: int, resize: int | None, channels: int, verify: bool):
     return open_images("cifar_fs", split, lambda: list_cifar("cifar_fs", root, split, download, verify),
                        size=size, resize=resize, channels=channels, ways=ways, shots=shots,
                        queries=queries)
 
 
 def open_fc100(*, root: str | None, split: str, ways: int | None, shots: int, queries: int,
-               download: bool = True, size: int | None = None, resize: int | None = None,
-               channels: int | None = None, verify: bool = True):
+               download: bool, size: int, resize: int | None, channels: int, verify: bool):
     return open_images("fc100", split, lambda: list_cifar("fc100", root, split, download, verify),
                        size=size, resize=resize, channels=channels, ways=ways, shots=shots,
                        queries=queries)
@@ -56,8 +49,7 @@ def _holds(folder: Path) -> bool:
 def find_cifar100(dataset: str, root: Path, download: bool) -> Path:
     candidates = candidate_folders(root)
     target = candidates[0].parent
-    return find_or_fetch(f"{dataset} (CIFAR-100)", candidates, _holds, download,
-                         lambda: _download(target), target, LAYOUT, OBTAIN)
+    return find_or_fetch(dataset, root, candidates, _holds, download, lambda: _download(target), target)
 
 
 def _download(target: Path) -> None:
@@ -67,7 +59,7 @@ def _download(target: Path) -> None:
 
 
 def list_cifar(dataset: str, root: str | None, split: str, download: bool, verify: bool) -> Listing:
-    wanted = catalog.packaged_list(dataset, split)
+    wanted = split_lists.packaged_list(dataset, split)
     folder = find_cifar100(dataset, data_root(root), download)
     digest = text_digest(listing_digest(folder, [folder / n for n in FILES]), wanted)
     return Listing(dataset, split, digest, lambda: read_cifar(dataset, folder, wanted, verify))
@@ -109,7 +101,7 @@ def _split_classes(dataset, wanted, fine_names, coarse_names, fine, coarse, fold
         for superclass in wanted:
             members = sorted(set(fine[coarse == coarse_names.index(superclass)].tolist()))
             classes += [fine_names[f] for f in members]
-        per = catalog.FC100_CLASSES_PER_SUPERCLASS
+        per = split_lists.FC100_CLASSES_PER_SUPERCLASS
         if len(classes) != per * len(wanted):
             raise DataError(f"fc100: CIFAR-100 at {folder} holds {len(classes)} classes in the "
                             f"superclasses {', '.join(wanted)}, not {per} each; re-download it.")

@@ -9,8 +9,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from mtdsl.data import catalog
-from mtdsl.data.catalog import DEFAULTS
+from mtdsl.data import split_lists
 from mtdsl.data.download import find_or_fetch
 from mtdsl.data.files import (few, listing_digest, require_classes, scan, text_digest)
 from mtdsl.data.imageset import Contents, Listing, open_images
@@ -20,17 +19,10 @@ from mtdsl.errors import DataError
 DATASET = "cub"
 FOLDER = "CUB_200_2011"
 INDEX = "images.txt"  # "<id> <species>/<photo>.jpg" for every photo of the release
-LAYOUT = (f"<root>/cubirds200/{FOLDER}/images/<NNN.Species>/*.jpg (with {FOLDER}/{INDEX}), "
-          f"CUB_200_2011.tgz unpacked as learn2learn.vision.datasets.CUBirds200(root='<root>', "
-          f"download=True) leaves it (<root>/cub/{FOLDER}/ or <root>/{FOLDER}/ work too)")
-OBTAIN = ("allow downloads (learn2learn fetches it, 1.1 GB; pip install learn2learn), or "
-          "download CUB_200_2011.tgz from https://data.caltech.edu/records/65de6-vp158 and "
-          "unpack it into <root>/cubirds200.")
 
 
 def open_cub(*, root: str | None, split: str, ways: int | None, shots: int, queries: int,
-             download: bool = True, size: int | None = None,
-             resize: int | None = DEFAULTS[DATASET].resize, channels: int | None = None):
+             download: bool, size: int, resize: int | None, channels: int):
     return open_images(DATASET, split, lambda: list_cub(root, split, download),
                        size=size, resize=resize, channels=channels, ways=ways, shots=shots,
                        queries=queries)
@@ -45,8 +37,8 @@ def _holds(folder: Path) -> bool:
 
 
 def find_cub(root: Path, download: bool) -> Path:
-    return find_or_fetch(f"{DATASET} (CUB-200-2011)", candidate_folders(root), _holds, download,
-                         lambda: _download(root), root, LAYOUT, OBTAIN)
+    return find_or_fetch(DATASET, root, candidate_folders(root), _holds, download,
+                         lambda: _download(root), root)
 
 
 def _download(root: Path) -> None:
@@ -70,7 +62,7 @@ def _indexed(folder: Path) -> dict[str, list[str]] | None:
 
 
 def list_cub(root: str | None, split: str, download: bool) -> Listing:
-    wanted = catalog.packaged_list(DATASET, split)
+    wanted = split_lists.packaged_list(DATASET, split)
     folder = find_cub(data_root(root), download)
     images = folder / "images"
     on_disk = {species: sorted(e.name for e in scan(images / species) if e.name.lower().endswith(".jpg"))

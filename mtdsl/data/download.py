@@ -16,11 +16,11 @@ from pathlib import Path
 TIMEOUT_S = 30
 
 
-def find_or_fetch(title: str, candidates: list[Path], holds: Callable[[Path], bool], download: bool,
-                  fetch: Callable[[], object], fetch_into: Path, layout: str, obtain: str) -> Path:
+def find_or_fetch(name: str, root: Path, candidates: list[Path], holds: Callable[[Path], bool],
+                  download: bool, fetch: Callable[[], object], fetch_into: Path) -> Path:
     """The first candidate folder that holds the dataset; else, where downloads are allowed,
     fetch it (into `fetch_into`, so that it lands in `candidates[0]`) and look again; else
-    the one not-found message every dataset gives."""
+    the one not-found message every dataset gives (`files.not_found`)."""
     from mtdsl.data.files import download_hint, first_holding, not_found
     from mtdsl.data.locate import downloads_allowed
 
@@ -33,7 +33,7 @@ def find_or_fetch(title: str, candidates: list[Path], holds: Callable[[Path], bo
         failure = attempt(fetch_into, fetch)
         if holds(candidates[0]):
             return candidates[0]
-    raise not_found(title, candidates, layout, obtain, failure)
+    raise not_found(name, root, candidates, failure)
 
 
 def attempt(target: Path, fetch: Callable[[], object]) -> str:

@@ -17,16 +17,21 @@ def first_holding(candidates: Sequence[Path], holds: Callable[[Path], bool]) -> 
     return next((folder for folder in candidates if holds(folder)), None)
 
 
-def not_found(dataset: str, searched: Sequence[Path], layout: str, obtain: str,
-              failure: str = "") -> DataError:
-    """The one message every missing dataset gives: where we looked, what we looked for, how
-    to get it, and what a download attempt (if any) said."""
+def not_found(name: str, root: Path, searched: Sequence[Path], failure: str = "") -> DataError:
+    """The one message every missing dataset gives, from its declared facts: where we looked,
+    where the files go, how big they are, how to get them, and what a download attempt (if
+    any) said."""
+    from mtdsl.data.registry import declaration
+
+    facts = declaration(name).facts
+    files = facts.files
     folders = "\n".join(f"  {folder}" for folder in searched)
+    size = f"\nSize: {files.size}" if files.size else ""
     return DataError(
-        f"{dataset} data not found. Searched:\n{folders}\n"
-        f"Expected layout: {layout}\n"
-        f"To get it: {obtain}{failure}\n"
-        f"Then point the spec's data `root` or ${DATA_ENV} at the folder that holds it.")
+        f"{name} ({facts.title}) data not found. Searched:\n{folders}\n"
+        f"Put the files here: {files.layout.replace('<root>', str(root))}{size}\n"
+        f"To get it: {files.obtain}{failure}\n"
+        f"Or point the spec's data `root` or ${DATA_ENV} at the folder that holds it.")
 
 
 def download_hint(allowed: bool) -> str:

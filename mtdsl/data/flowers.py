@@ -10,7 +10,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from mtdsl.data import catalog
+from mtdsl.data import split_lists
 from mtdsl.data.download import find_or_fetch
 from mtdsl.data.files import (check_md5, few, listing_digest,
                               scan, text_digest)
@@ -21,17 +21,10 @@ from mtdsl.errors import DataError
 DATASET = "vgg_flower"
 LABELS = "imagelabels.mat"
 LABELS_MD5 = "e0620be6f572b9609742df49c70aed4d"  # as torchvision's Flowers102 lists it
-LAYOUT = ("<root>/flowers-102/{jpg/image_00001.jpg ... image_08189.jpg, imagelabels.mat}, as "
-          "torchvision.datasets.Flowers102(root='<root>', download=True) leaves it "
-          "(<root>/vgg_flower102/ as learn2learn leaves it, or <root>/vgg_flower/, work too)")
-OBTAIN = ("allow downloads (torchvision fetches it, 330 MB), or download 102flowers.tgz and "
-          "imagelabels.mat from https://www.robots.ox.ac.uk/~vgg/data/flowers/102/ and unpack "
-          "them into <root>/flowers-102.")
 
 
 def open_vgg_flower(*, root: str | None, split: str, ways: int | None, shots: int, queries: int,
-                    download: bool = True, size: int | None = None, resize: int | None = None,
-                    channels: int | None = None, verify: bool = True):
+                    download: bool, size: int, resize: int | None, channels: int, verify: bool):
     return open_images(DATASET, split, lambda: list_flowers(root, split, download, verify),
                        size=size, resize=resize, channels=channels, ways=ways, shots=shots,
                        queries=queries)
@@ -46,8 +39,8 @@ def _holds(folder: Path) -> bool:
 
 
 def find_flowers(root: Path, download: bool) -> Path:
-    return find_or_fetch(f"{DATASET} (VGG Flowers 102)", candidate_folders(root), _holds, download,
-                         lambda: _download(root), root, LAYOUT, OBTAIN)
+    return find_or_fetch(DATASET, root, candidate_folders(root), _holds, download,
+                         lambda: _download(root), root)
 
 
 def _download(root: Path) -> None:
@@ -69,7 +62,7 @@ def read_labels(path: Path) -> list[int]:
 
 
 def list_flowers(root: str | None, split: str, download: bool, verify: bool) -> Listing:
-    wanted = catalog.packaged_list(DATASET, split)
+    wanted = split_lists.packaged_list(DATASET, split)
     folder = find_flowers(data_root(root), download)
     if verify:
         check_md5(DATASET, folder / LABELS, LABELS_MD5)

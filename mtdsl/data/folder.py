@@ -2,7 +2,7 @@
 
 Which classes are meta-train, -validation and -test comes from split lists the user gives
 (`splits`: a folder holding train/val/test as .json lists or .txt lines of class names) or
-from a seeded random split of the classes by `fractions`.
+from a seeded random split of the classes by `fractions`; split "all" is every class.
 """
 
 from __future__ import annotations
@@ -14,9 +14,10 @@ from pathlib import Path
 
 from PIL import Image
 
-from mtdsl.data.catalog import SPLITS
+from mtdsl.data.facts import SPLITS
 from mtdsl.data.files import few, listing_digest, require_classes, scan, text_digest
 from mtdsl.data.imageset import Contents, Listing, open_images
+from mtdsl.data.tasks import PixelMap
 from mtdsl.data.locate import data_root
 from mtdsl.errors import DataError
 
@@ -26,14 +27,14 @@ DEFAULT_FRACTIONS = (0.64, 0.16, 0.20)  # mini-ImageNet's 64 / 16 / 20
 
 
 def open_folder(*, root: str | None, split: str, ways: int | None, shots: int, queries: int,
-                path: str, download: bool = True, splits: str | None = None,
-                fractions: Sequence[float] = DEFAULT_FRACTIONS, seed: int = 0,
-                size: int | None = None, resize: int | None = None, channels: int | None = None):
-    # `download` is accepted like every dataset's; a user's folder has nowhere to come from.
+                path: str, splits: str | None, fractions: Sequence[float], seed: int, size: int,
+                resize: int | None, channels: int, invert: bool, mean, std):
+    hint = ("" if split == "all" else
+            f'; a folder\'s {split} split is its share by `fractions`, `split: "all"` uses every class')
     return open_images(DATASET, split,
                        lambda: list_folder(root, path, split, splits, tuple(fractions), seed),
                        size=size, resize=resize, channels=channels, ways=ways, shots=shots,
-                       queries=queries)
+                       queries=queries, pixels=PixelMap(invert, mean, std), hint=hint)
 
 
 def class_folders(folder: Path) -> dict[str, list[str]]:
@@ -93,6 +94,8 @@ def random_split(classes: Sequence[str], fractions: tuple[float, ...], seed: int
 
 def split_classes(found: dict[str, list[str]], folder: Path, split: str, splits_dir: Path | None,
                   fractions: tuple[float, ...], seed: int) -> list[str]:
+    if split == "all":
+        return list(found)
     if splits_dir is None:
         chosen = random_split(list(found), fractions, seed)[split]
     else:
@@ -124,7 +127,7 @@ def list_folder(root: str | None, path: str, split: str, splits: str | None,
         raise DataError(f"folder {folder} has no class sub-folders with images "
                         f"({', '.join(EXTENSIONS)})")
     splits_dir = None
-    if splits is not None:
+    if splits is not None and split != "all":
         splits_dir = resolve(root, splits, "split list folder",
                              "<splits>/{train,val,test}.json (JSON lists of class names) or "
                              ".txt (one class name per line)")

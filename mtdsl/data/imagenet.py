@@ -16,7 +16,6 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from mtdsl.data import catalog
 from mtdsl.data.download import attempt
 from mtdsl.data.files import download_hint, first_holding, listing_digest, not_found, text_digest
 from mtdsl.data.folder import class_folders
@@ -30,16 +29,15 @@ L2L_MODE = {"train": "train", "val": "validation", "test": "test"}
 
 
 def open_mini_imagenet(*, root: str | None, split: str, ways: int | None, shots: int, queries: int,
-                       download: bool = True, size: int | None = None, resize: int | None = None,
-                       channels: int | None = None):
+                       download: bool, size: int, resize: int | None, channels: int):
     return open_images("mini_imagenet", split, lambda: list_mini(root, split, download),
                        size=size, resize=resize, channels=channels, ways=ways, shots=shots,
                        queries=queries)
 
 
 def open_tiered_imagenet(*, root: str | None, split: str, ways: int | None, shots: int,
-                         queries: int, download: bool = True, size: int | None = None,
-                         resize: int | None = None, channels: int | None = None):
+                         queries: int, download: bool, size: int, resize: int | None,
+                         channels: int):
     return open_images("tiered_imagenet", split, lambda: list_tiered(root, split, download),
                        size=size, resize=resize, channels=channels, ways=ways, shots=shots,
                        queries=queries)
@@ -48,8 +46,8 @@ def open_tiered_imagenet(*, root: str | None, split: str, ways: int | None, shot
 # ---- finding the files ---------------------------------------------------------------------
 
 def _find(dataset: str, split: str, root: Path, pickle_folders: list[Path],
-          holds: Callable[[Path], bool], fetch: Callable[[], object], download: bool,
-          layout: str, obtain: str) -> tuple[str, Path]:
+          holds: Callable[[Path], bool], fetch: Callable[[], object],
+          download: bool) -> tuple[str, Path]:
     """("pickle", folder) or ("folder", <split folder>), downloading the pickles if allowed."""
     split_folders = [root / dataset / split, root / dataset.replace("_", "-") / split]
     found = first_holding(pickle_folders, holds)
@@ -64,11 +62,13 @@ def _find(dataset: str, split: str, root: Path, pickle_folders: list[Path],
         failure = attempt(pickle_folders[0], fetch)
         if holds(pickle_folders[0]):
             return "pickle", pickle_folders[0]
-    raise not_found(dataset, pickle_folders + split_folders, layout, obtain, failure)
+    raise not_found(dataset, root, pickle_folders + split_folders, failure)
 
 
 def _check_count(dataset: str, split: str, where: Path, count: int) -> None:
-    expected = catalog.class_count(dataset, split)
+    from mtdsl.data.registry import declaration
+
+    expected = declaration(dataset).facts.classes[split]
     if count != expected:
         raise DataError(f"{dataset}: {where} holds {count} classes, but the {split} split has "
                         f"{expected}: a partial file, or another split's. Replace it.")
@@ -87,14 +87,6 @@ def _folder_listing(dataset: str, split: str, folder: Path) -> Listing:
 # ---- mini-ImageNet -------------------------------------------------------------------------
 
 MINI_FILE = "mini-imagenet-cache-{mode}.pkl"
-MINI_LAYOUT = ("<root>/mini-imagenet/{file}, one of the pickles "
-               "learn2learn.vision.datasets.MiniImagenet downloads ({{'image_data': uint8 "
-               "[N, 84, 84, 3], 'class_dict': {{class: [indices]}}}}; also found directly in "
-               "<root> or in <root>/mini_imagenet); or a folder per split, "
-               "<root>/mini_imagenet/{split}/<class>/*.jpg")
-MINI_OBTAIN = ("allow downloads (learn2learn fetches the pickles, 3 GB; pip install "
-               "learn2learn), or put learn2learn's pickles or your own per-split class folders "
-               "in one of those places.")
 
 
 def list_mini(root: str | None, split: str, download: bool) -> Listing:
@@ -109,8 +101,7 @@ def list_mini(root: str | None, split: str, download: bool) -> Listing:
         MiniImagenet(str(target), mode=L2L_MODE[split], download=True)
 
     kind, folder = _find(dataset, split, base, [target, base / "mini_imagenet", base],
-                         lambda f: (f / name).is_file(), fetch, download,
-                         MINI_LAYOUT.format(file=name, split=split), MINI_OBTAIN)
+                         lambda f: (f / name).is_file(), fetch, download)
     if kind == "folder":
         return _folder_listing(dataset, split, folder)
     path = folder / name
@@ -139,13 +130,6 @@ def read_mini(dataset: str, split: str, path: Path) -> Contents:
 # ---- tiered-ImageNet -----------------------------------------------------------------------
 
 TIERED_FILES = ("{split}_images_png.pkl", "{split}_labels.pkl")
-TIERED_LAYOUT = ("<root>/tiered-imagenet/{{{files}}}, pickles of "
-                 "learn2learn.vision.datasets.TieredImagenet's download (PNG bytes per image; "
-                 "{{'label_specific': [class per image], ...}}; <root>/tiered_imagenet/ works "
-                 "too); or a folder per split, <root>/tiered_imagenet/{split}/<class>/*")
-TIERED_OBTAIN = ("allow downloads (learn2learn fetches the pickles, 12 GB; pip install "
-                 "learn2learn), or put the pickles or your own per-split class folders in one "
-                 "of those places.")
 
 
 def list_tiered(root: str | None, split: str, download: bool) -> Listing:
@@ -159,8 +143,7 @@ def list_tiered(root: str | None, split: str, download: bool) -> Listing:
         TieredImagenet(str(base), mode=L2L_MODE[split], download=True)
 
     kind, folder = _find(dataset, split, base, [base / "tiered-imagenet", base / "tiered_imagenet"],
-                         lambda f: all((f / n).is_file() for n in names), fetch, download,
-                         TIERED_LAYOUT.format(files=", ".join(names), split=split), TIERED_OBTAIN)
+                         lambda f: all((f / n).is_file() for n in names), fetch, download)
     if kind == "folder":
         return _folder_listing(dataset, split, folder)
     paths = [folder / n for n in names]

@@ -15,12 +15,11 @@ from typing import Any
 from PIL import Image
 
 from mtdsl.data.cache import cached
-from mtdsl.data.catalog import DEFAULTS
 from mtdsl.data.class_images import ClassImages
 from mtdsl.data.decode import Box, Preprocess, decode_classes
 from mtdsl.data.files import few
 from mtdsl.data.locate import cache_root
-from mtdsl.data.tasks import ClassificationTasks
+from mtdsl.data.tasks import ClassificationTasks, PixelMap
 from mtdsl.errors import DataError
 
 
@@ -52,12 +51,6 @@ class Listing:
     variant: str = ""  # what else changes the pixels, e.g. "box" for box-cropped photos
 
 
-def preprocess(dataset: str, size: int | None, resize: int | None, channels: int | None) -> Preprocess:
-    defaults = DEFAULTS[dataset]
-    return Preprocess(defaults.size if size is None else size,
-                      defaults.channels if channels is None else channels, resize)
-
-
 def load_split(listing: Listing, prep: Preprocess) -> ClassImages:
     """The split's images, decoded now or read (memory-mapped if large) from the cache."""
     variant = f"-{listing.variant}" if listing.variant else ""
@@ -75,13 +68,14 @@ def load_split(listing: Listing, prep: Preprocess) -> ClassImages:
     return ClassImages.from_state(cached(cache_root(), name, build))
 
 
-def open_images(dataset: str, split: str, list_split: Callable[[], Listing], *, size: int | None,
-                resize: int | None, channels: int | None, ways: int | None, shots: int,
-                queries: int) -> ClassificationTasks:
+def open_images(dataset: str, split: str, list_split: Callable[[], Listing], *, size: int,
+                resize: int | None, channels: int, ways: int | None, shots: int, queries: int,
+                pixels: PixelMap | None = None, hint: str = "") -> ClassificationTasks:
     """Tasks of one split: options checked first, then files found, then decoded or cached."""
     if ways is None:
         raise DataError(f"{dataset} is a classification dataset: the task must set `ways`")
-    prep = preprocess(dataset, size, resize, channels)
+    prep = Preprocess(size, channels, resize)
     images = load_split(list_split(), prep)
     return ClassificationTasks(images.images, ways, shots, queries, offsets=images.offsets,
-                               name=f"{dataset} {split}", classes=images.classes)
+                               name=f"{dataset} {split}", classes=images.classes, pixels=pixels,
+                               hint=hint)

@@ -19,35 +19,28 @@ import torch
 from PIL import Image
 
 from mtdsl.data.cache import cached_tensor
-from mtdsl.data.download import attempt
-from mtdsl.data.files import download_hint, scan
-from mtdsl.data.locate import DATA_ENV, cache_root, data_root, downloads_allowed
-from mtdsl.data.omniglot_catalog import (DEFAULT_SIZE, CharacterList, character_list,
-                                         image_sets_used, rotations_or_default)
+from mtdsl.data.download import find_or_fetch
+from mtdsl.data.files import scan
+from mtdsl.data.locate import cache_root, data_root
+from mtdsl.data.split_lists import CharacterList, image_sets_used, packaged_list
 from mtdsl.data.tasks import ClassificationTasks
 from mtdsl.errors import DataError
 
-LAYOUT = "<root>/omniglot/omniglot-py/images_background/<Alphabet>/characterNN/*.png"
 # Part of every cache name: bump it when decoding changes so stale files are never reused.
 DECODE_VERSION = "pil-bilinear-v1"
 
 
 def open_omniglot(*, root: str | None, split: str, ways: int | None, shots: int, queries: int,
-                  download: bool = True, size: int | None = None,
-                  rotations: Sequence[int] | None = None, channels: int | None = None) -> ClassificationTasks:
+                  download: bool, size: int, rotations: Sequence[int], channels: int) -> ClassificationTasks:
     if ways is None:
         raise DataError("omniglot is a classification dataset: the task must set `ways`")
-    if channels not in (None, 1, 3):
-        raise DataError(f"omniglot images have 1 channel, or 3 copies of it; not {channels}")
-    degrees = rotations_or_default(rotations)
-    images = load_omniglot(root, split, size=DEFAULT_SIZE if size is None else size, download=download)
-    images = with_rotations(images, degrees)
+    images = with_rotations(load_omniglot(root, split, size=size, download=download), rotations)
     if channels == 3:  # for a model built for RGB input, e.g. one meta-trained on mini-ImageNet
         images = images.expand(-1, -1, 3, -1, -1).contiguous()
     return ClassificationTasks(images, ways, shots, queries, name=f"omniglot {split}")
 
 
-def load_omniglot(root: str | None, split: str = "train", *, size: int = DEFAULT_SIZE,
+def load_omniglot(root: str | None, split: str, *, size: int,
                   download: bool = True, characters: CharacterList | None = None) -> torch.Tensor:
     """Unrotated images of the split's characters, uint8 [characters, drawings, 1, size, size].
 
@@ -57,8 +50,8 @@ def load_omniglot(root: str | None, split: str = "train", *, size: int = DEFAULT
     if size < 1:
         raise DataError(f"omniglot image size must be a positive number of pixels, not {size}")
     if characters is None:
-        characters = character_list(split)
-    folder = find_omniglot(data_root(root), image_sets_used(characters), split, download)
+        characters = packaged_list("omniglot", split)
+    folder = find_omniglot(data_root(root), image_sets_used(characters), download)
     files = character_files(folder, characters)
     name = f"omniglot-{split}-{size}px-{DECODE_VERSION}-{listing_digest(folder, files)}.pt"
     return cached_tensor(cache_root(), name, lambda: decode(files, size))
@@ -73,28 +66,12 @@ def candidate_folders(root: Path) -> list[Path]:
     return [root / "omniglot" / "omniglot-py", root / "omniglot-py"]
 
 
-def find_omniglot(root: Path, image_sets: Sequence[str], split: str, download: bool) -> Path:
+def find_omniglot(root: Path, image_sets: Sequence[str], download: bool) -> Path:
     """The omniglot-py folder holding every needed image set, downloading it if allowed."""
     candidates = candidate_folders(root)
-    for folder in candidates:
-        if _holds(folder, image_sets):
-            return folder
-    allowed = downloads_allowed(download)
-    failure = download_hint(allowed)
-    if allowed:
-        target = candidates[0]
-        failure = attempt(target.parent, lambda: [_download(target.parent, s) for s in image_sets])
-        if _holds(target, image_sets):
-            return target
-    searched = "\n".join(f"  {folder}" for folder in candidates)
-    sets = " and ".join(f"images_{s}" for s in image_sets)
-    raise DataError(
-        f"omniglot data not found: split {split!r} needs {sets}. Searched:\n{searched}\n"
-        f"Expected layout: {LAYOUT}, and images_evaluation likewise: the official "
-        f"images_background.zip and images_evaluation.zip unpacked, 20 PNGs per character "
-        f"(<root>/omniglot-py/... works too).{failure}\n"
-        f"Fix: put Omniglot in one of those folders, or point the spec's data `root` or "
-        f"${DATA_ENV} at the folder that holds omniglot/omniglot-py.")
+    target = candidates[0].parent
+    return find_or_fetch("omniglot", root, candidates, lambda folder: _holds(folder, image_sets),
+                         download, lambda: [_download(target, s) for s in image_sets], target)
 
 
 def _holds(folder: Path, image_sets: Sequence[str]) -> bool:

@@ -1,19 +1,20 @@
 """Every dataset a spec can name, and the one function that turns a name into tasks.
 
-Importing this module must not import torch: `mtdsl check` asks it for input shapes and
-class counts. A loader imports its dataset's module (and torch) only when it runs.
-A new dataset is one more `register(DatasetEntry(...))`.
+The datasets are the components of `mtdsl.validate.datasets`, each its own declaration
+(options, defaults, facts, loader); this module only opens them. Importing it must not import
+torch: `mtdsl check` asks it for input shapes and class counts. A loader module (and torch)
+is imported only when its dataset is opened.
 """
 
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal, Protocol
 
-from mtdsl.data import catalog, omniglot_catalog
+from pydantic import ValidationError
+
 from mtdsl.errors import DataError
+from mtdsl.validate.datasets import COMPONENTS
 
 if TYPE_CHECKING:
     import torch
@@ -33,106 +34,49 @@ class TaskSource(Protocol):
     def to(self, device) -> TaskSource: ...
 
 
-@dataclass(frozen=True)
-class DatasetEntry:
-    """A dataset's name, kind, splits and `options` (the keywords of its own that `open`
-    takes besides root, split, ways, shots, queries and download).
-
-    input_shape(**options) and num_classes(split, **options) answer without loading anything
-    (num_classes is None where only the data can tell); open(**open_dataset's keywords) loads
-    and returns a TaskSource.
-    """
-
-    name: str
-    kind: Literal["classification", "regression"]
-    splits: tuple[str, ...]
-    options: tuple[str, ...]
-    input_shape: Callable[..., tuple[int, ...]]
-    num_classes: Callable[..., int | None]
-    open: Callable[..., TaskSource]
+DATASETS: dict[str, type] = {c.model_fields["kind"].annotation.__args__[0]: c for c in COMPONENTS}
+# Set by the spec itself, not passed to the loader as an option.
+NOT_OPTIONS = ("kind", "split", "root")
 
 
-DATASETS: dict[str, DatasetEntry] = {}
-
-
-def register(entry: DatasetEntry) -> None:
-    DATASETS[entry.name] = entry
-
-
-def dataset_entry(name: str) -> DatasetEntry:
+def declaration(name: str) -> type:
+    """The component class that declares dataset `name`."""
     try:
         return DATASETS[name]
     except KeyError:
         raise DataError(f"unknown dataset {name!r}; known datasets: {', '.join(sorted(DATASETS))}") from None
 
 
+def options(name: str) -> tuple[str, ...]:
+    """The keywords of dataset `name`'s own (size, rotations, download, ...)."""
+    return tuple(f for f in declaration(name).model_fields if f not in NOT_OPTIONS)
+
+
 def open_dataset(name: str, *, root: str | None = None, split: str = "train", ways: int | None = None,
-                 shots: int, queries: int, download: bool = True, **options) -> TaskSource:
+                 shots: int, queries: int, **given) -> TaskSource:
     """The tasks of one split of a dataset, on the CPU; `.to(device)` moves them.
-    `options` are the dataset's own settings (e.g. `size`, sinusoid's `amplitude`)."""
-    entry = dataset_entry(name)
-    if split not in entry.splits:
-        raise DataError(f"{name} has no split {split!r}; known splits: {', '.join(entry.splits)}")
-    unknown = sorted(set(options) - set(entry.options))
+    `given` are the dataset's own options (e.g. `size`, sinusoid's `amplitude`); the rest
+    take their declared defaults."""
+    cls = declaration(name)
+    splits = cls.model_fields["split"].annotation.__args__
+    if split not in splits:
+        raise DataError(f"{name} has no split {split!r}; known splits: {', '.join(splits)}")
+    unknown = sorted(set(given) - set(options(name)))
     if unknown:
         raise DataError(f"{name} takes no option {', '.join(unknown)}; its options: "
-                        f"{', '.join(entry.options)}")
-    return entry.open(root=root, split=split, ways=ways, shots=shots, queries=queries,
-                      download=download, **options)
+                        f"{', '.join(options(name))}")
+    try:
+        dataset = cls.model_validate({"kind": name, "split": split, **given})
+    except ValidationError as error:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or name}: {e['msg']}" for e in error.errors())
+        raise DataError(f"{name}: {problems}") from None
+    return open_declared(dataset, root=root, ways=ways, shots=shots, queries=queries)
 
 
-def _loader(module: str, function: str) -> Callable[..., TaskSource]:
-    def open_(**keywords) -> TaskSource:
-        return getattr(importlib.import_module(f"mtdsl.data.{module}"), function)(**keywords)
-    return open_
-
-
-register(DatasetEntry(
-    name="omniglot",
-    kind="classification",
-    splits=omniglot_catalog.SPLITS,
-    options=("size", "rotations", "channels"),
-    input_shape=lambda size=None, channels=None, **_: omniglot_catalog.input_shape(size, channels),
-    num_classes=lambda split, rotations=None, **_: omniglot_catalog.num_classes(split, rotations),
-    open=_loader("omniglot", "open_omniglot"),
-))
-
-register(DatasetEntry(
-    name="sinusoid",
-    kind="regression",
-    splits=catalog.SPLITS,
-    options=("amplitude", "phase", "x_range"),
-    input_shape=lambda **_: (1,),
-    num_classes=lambda split, **_: None,
-    open=_loader("sinusoid", "open_sinusoid"),
-))
-
-IMAGE_OPTIONS = ("size", "resize", "channels")
-
-
-def _image_dataset(name: str, module: str, extra: tuple[str, ...] = (), *,
-                   counted: bool = True) -> DatasetEntry:
-    """An image dataset; `counted` is False where only the files tell the class count."""
-    def input_shape(size: int | None = None, channels: int | None = None, **_) -> tuple[int, ...]:
-        return catalog.input_shape(name, size, channels)
-
-    def num_classes(split: str, **_) -> int | None:
-        return catalog.class_count(name, split) if counted else None
-
-    return DatasetEntry(name=name, kind="classification", splits=catalog.SPLITS,
-                        options=IMAGE_OPTIONS + extra, input_shape=input_shape,
-                        num_classes=num_classes, open=_loader(module, f"open_{name}"))
-
-
-for _entry in (
-    _image_dataset("cifar_fs", "cifar", ("verify",)),
-    _image_dataset("fc100", "cifar", ("verify",)),
-    _image_dataset("vgg_flower", "flowers", ("verify",)),
-    _image_dataset("aircraft", "aircraft", ("boxes",)),
-    _image_dataset("cars", "cars", ("boxes",)),
-    _image_dataset("cub", "cub"),
-    _image_dataset("mini_imagenet", "imagenet"),
-    _image_dataset("tiered_imagenet", "imagenet"),
-    _image_dataset("folder", "folder", ("path", "splits", "fractions", "seed"), counted=False),
-):
-    register(_entry)
+def open_declared(dataset, *, root: str | None, ways: int | None, shots: int, queries: int) -> TaskSource:
+    """The tasks of a validated dataset component; its own `root` wins over `root`."""
+    module, function = dataset.facts.loader.split(":")
+    loader = getattr(importlib.import_module(f"mtdsl.data.{module}"), function)
+    kept = dataset.model_dump(exclude=set(NOT_OPTIONS))
+    return loader(root=getattr(dataset, "root", None) or root, split=dataset.split, ways=ways,
+                  shots=shots, queries=queries, **kept)

@@ -54,9 +54,8 @@ class SinusoidTasks:
 
 
 def open_sinusoid(*, root: str | None, split: str, ways: int | None, shots: int, queries: int,
-                  download: bool = True, amplitude: tuple[float, float] = (0.1, 5.0),
-                  phase: tuple[float, float] = (0.0, math.pi),
-                  x_range: tuple[float, float] = (-5.0, 5.0)) -> SinusoidTasks:
+                  amplitude: tuple[float, float], phase: tuple[float, float],
+                  x_range: tuple[float, float]) -> SinusoidTasks:
     """The registry's loader: every split draws from the same distribution, as in the paper."""
     if ways is not None:
         raise DataError("sinusoid is a regression dataset of 1-d points; it takes no ways")

@@ -2,10 +2,41 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
+
 import torch
 
 from mtdsl.data.batch import TaskBatch
 from mtdsl.errors import DataError
+
+
+@dataclass(frozen=True)
+class PixelMap:
+    """What happens to pixels after the division by 255: `invert` maps x to 1 - x, then
+    (x - mean) / std, with one value or one per channel."""
+
+    invert: bool = False
+    mean: float | Sequence[float] = 0.0
+    std: float | Sequence[float] = 1.0
+
+    @property
+    def identity(self) -> bool:
+        return not self.invert and self._values(self.mean) == [0.0] and self._values(self.std) == [1.0]
+
+    @staticmethod
+    def _values(v) -> list[float]:
+        values = [float(x) for x in (v if isinstance(v, Sequence) else [v])]
+        return values[:1] if len(set(values)) == 1 else values
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        """x [..., C, H, W] in [0, 1], changed in place."""
+        if self.invert:
+            x.neg_().add_(1.0)
+        shape = (-1, 1, 1)
+        mean = torch.tensor(self._values(self.mean), dtype=x.dtype, device=x.device).view(shape)
+        std = torch.tensor(self._values(self.std), dtype=x.dtype, device=x.device).view(shape)
+        return x.sub_(mean).div_(std)
 
 
 class ClassificationTasks:
@@ -27,7 +58,8 @@ class ClassificationTasks:
 
     def __init__(self, images: torch.Tensor, ways: int, shots: int, queries: int, *,
                  offsets: torch.Tensor | None = None, name: str = "the dataset",
-                 classes: list[str] | None = None):
+                 classes: list[str] | None = None, pixels: PixelMap | None = None,
+                 hint: str = ""):
         if offsets is None:
             if images.dtype != torch.uint8 or images.dim() != 5:
                 raise ValueError(f"images must be uint8 [classes, images, C, H, W], "
@@ -44,7 +76,9 @@ class ClassificationTasks:
         offsets = offsets.to("cpu", torch.int64)
         counts = offsets.diff()
         if ways > len(counts):
-            raise DataError(f"{ways}-way tasks need {ways} classes but {name} has {len(counts)}")
+            raise DataError(f"{ways}-way tasks need {ways} classes but {name} has {len(counts)}: "
+                            f"lower the ways (`mtdsl test --ways`), or use a split with more "
+                            f"classes{hint}")
         smallest = int(counts.argmin()) if len(counts) else 0
         if shots + queries > counts[smallest]:
             which = f" ({classes[smallest]})" if classes else ""
@@ -52,11 +86,14 @@ class ClassificationTasks:
             has = (f"only {int(counts[smallest])} images per class" if uniform else
                    f"a class{which} with only {int(counts[smallest])} images")
             raise DataError(f"shots + queries = {shots + queries} images per class, but {name} "
-                            f"has {has}")
+                            f"has {has}: lower the shots or queries (`mtdsl test --shots`, "
+                            f"`--queries`)")
         self.images = images
         self.offsets = offsets
         self.ways, self.shots, self.queries = ways, shots, queries
         self.name, self.classes = name, classes
+        self.pixels = None if pixels is None or pixels.identity else pixels
+        self.hint = hint
         self._counts = counts
         self._largest = int(counts.max())
         # All classes alike (Omniglot, CIFAR, mini-ImageNet): no masking, and the same draws
@@ -73,7 +110,8 @@ class ClassificationTasks:
 
     def to(self, device) -> "ClassificationTasks":
         return ClassificationTasks(self.images.to(device), self.ways, self.shots, self.queries,
-                                   offsets=self.offsets, name=self.name, classes=self.classes)
+                                   offsets=self.offsets, name=self.name, classes=self.classes,
+                                   pixels=self.pixels, hint=self.hint)
 
     def sample(self, n_tasks: int, generator: torch.Generator) -> TaskBatch:
         n, k, q = self.ways, self.shots, self.queries
@@ -92,6 +130,8 @@ class ClassificationTasks:
         index = self.offsets.to(draw)[chosen].unsqueeze(-1) + picks  # [T, N, K+Q] into images
         device = self.images.device
         x = self.images[index.to(device)].float().div_(255)  # [T, N, K+Q, C, H, W]
+        if self.pixels is not None:
+            x = self.pixels(x)
         labels = torch.arange(n, device=device).view(1, n, 1)
 
         def flat(part: torch.Tensor) -> torch.Tensor:

@@ -35,6 +35,17 @@ class Data(Strict):
     valid: Dataset | None = None
     test: Annotated[list[Dataset], BeforeValidator(_listify)] = []
 
+    @model_validator(mode="before")
+    @classmethod
+    def _splits_by_role(cls, data: Any) -> Any:
+        """A dataset without `split` takes its role's (datasets.default_split): a meta-test
+        set never silently reads the train split."""
+        from .datasets import default_split
+        from .evaluate import Symbol  # a bare name; a quoted string is no dataset
+
+        if not isinstance(data, dict):
+            return data
+
 
 # ---- task, roles, mask ------------------------------------------------------------------------
 
