@@ -51,7 +51,7 @@ def test_fmt_rewrites_a_messy_file(tmp_path):
 def test_diff_names_what_changed(monkeypatch):
     monkeypatch.chdir(ROOT)
     r = CliRunner().invoke(app, ["diff", "specs/omniglot_mlp_ticket.mt", "specs/omniglot_mlp_ticket_boil.mt"])
-    assert r.exit_code == 0
+    assert r.exit_code == 1  # diff(1): the specs differ
     lines = r.output.splitlines()
     assert 'inner.lr["head.**"]: (not set) -> 0' in lines
     assert 'parameters["head.weight"].inner_lr: 0.4 -> 0' in lines

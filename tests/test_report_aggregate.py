@@ -134,17 +134,50 @@ def test_terminal_table(paper):
     assert r.stderr == ""
 
 
-def test_mixed_configurations_in_one_row_are_flagged(tmp_path):
-    make_run(tmp_path / "a", "ticket", 1, acc(0.9), spec_doc=spec(iterations=100))
-    make_run(tmp_path / "b", "ticket", 2, acc(0.8), spec_doc=spec(iterations=5000))
-    make_run(tmp_path / "c", "ticket", 2, acc(0.85), spec_doc=spec(iterations=5000))
+def test_runs_of_one_name_but_different_configurations_are_never_averaged(tmp_path):
+    # The trap: an untrained baseline (0 iterations) and a trained run under one name.
+    make_run(tmp_path / "a", "ticket", 1, acc(0.40), spec_doc=spec(iterations=0))
+    make_run(tmp_path / "b", "ticket", 1, acc(0.90), spec_doc=spec(iterations=1000))
+    make_run(tmp_path / "c", "ticket", 2, acc(0.92), spec_doc=spec(iterations=1000))
     table = aggregate(find_runs([tmp_path]).runs)
-    assert len(table.warnings) == 2
-    assert "3 runs are 2 different configurations (outer.iterations differ)" in table.warnings[0]
-    assert "--by outer.iterations" in table.warnings[0]
-    assert "seed 2 ran more than once" in table.warnings[1]
+    labels = [(row.experiment, row.cells["omniglot/test"].mean, row.seeds) for row in table.rows]
+    assert labels == [("ticket (outer.iterations=0)", pytest.approx(0.40), [1]),
+                      ("ticket (outer.iterations=1000)", pytest.approx(0.91), [1, 2])]
+    assert table.warnings == []
+    r = report(tmp_path, "--format", "md")
+    assert r.exit_code == 0 and "| ticket (outer.iterations=0) | 1 | 40.00 |" in r.stdout
+
+
+def test_seeds_and_locations_are_no_difference(tmp_path):
+    # A single-seed run's spec says its one seed; a second machine has its data elsewhere.
+    make_run(tmp_path / "a", "ticket", 1, acc(0.9), spec_doc={**spec(root="/cluster"), "seeds": [1]})
+    make_run(tmp_path / "b", "ticket", 2, acc(0.8), spec_doc={**spec(root="~/data"), "seeds": [2]})
+    table = aggregate(find_runs([tmp_path]).runs)
+    assert [(row.experiment, row.seeds) for row in table.rows] == [("ticket", [1, 2])]
+
+
+def test_only_the_field_that_differs_labels_the_rows(tmp_path):
+    make_run(tmp_path / "a", "ticket", 1, acc(0.9), spec_doc=spec(width=1, root="/x"))
+    make_run(tmp_path / "b", "ticket", 1, acc(0.8), spec_doc=spec(width=2, root="/y"))
+    names = [row.experiment for row in aggregate(find_runs([tmp_path]).runs).rows]
+    assert names == ["ticket (model.width=1)", "ticket (model.width=2)"]
+    # With --by the field has its own column, and the names need no label.
+    table = aggregate(find_runs([tmp_path]).runs, by=["model.width"])
+    assert [(row.experiment, row.group) for row in table.rows] == [
+        ("ticket", (("model.width", 1),)), ("ticket", (("model.width", 2),))]
+
+
+def test_a_seed_counted_twice_and_runs_without_resolved_json_are_flagged(tmp_path):
+    make_run(tmp_path / "a", "ticket", 2, acc(0.8))
+    make_run(tmp_path / "b", "ticket", 2, acc(0.85))
+    make_run(tmp_path / "c", "old", 1, acc(0.85))
+    (tmp_path / "c" / "resolved.json").unlink()
+    table = aggregate(find_runs([tmp_path]).runs)
+    assert table.warnings == ["old: 1 of its 1 runs have no resolved.json, so they are grouped by "
+                              "experiment name and may mix configurations",
+                              "ticket: seed 2 ran more than once; each run counts in the mean and std"]
     r = report(tmp_path)
-    assert r.exit_code == 0 and "warning:" in r.stderr and "outer.iterations" in flat(r.stderr)
+    assert r.exit_code == 0 and "warning:" in r.stderr and "seed 2 ran more than once" in flat(r.stderr)
 
 
 def test_runs_differing_only_in_data_location_are_one_configuration(tmp_path):

@@ -92,19 +92,23 @@ def check(files: List[str] = typer.Argument(..., help="spec files, or file.mt::e
 
 @app.command()
 def show(ref: str = typer.Argument(..., help="spec file, file.mt::experiment, or a run folder"),
-         set_: List[str] = typer.Option([], "--set", help="override a field: PATH=VALUE")) -> None:
+         set_: List[str] = typer.Option([], "--set", help="override a field: PATH=VALUE"),
+         batch: bool = typer.Option(False, "--batch", help="also draw one task of every dataset and "
+                                    "print what the model is fed (shape, pixel range, mean)")) -> None:
     """Print the compiled model (names, shapes, roles, inner lrs) and the training plan."""
     from pathlib import Path
 
-    from .select import compile_ref
-    from .show import print_compiled
+    from .select import compile_units
+    from .show import print_batches, print_compiled
 
     try:
         if Path(ref).is_dir():  # a run folder: the ticket it found
             from ..report.ticket import print_ticket
             return print_ticket(out, ref)
-        for c in compile_ref(ref, set_):
-            print_compiled(out, c)
+        for unit in compile_units(ref, set_):
+            print_compiled(out, unit.compiled, unit.label)
+            if batch:
+                print_batches(out, unit.compiled)
     except MtdslError as e:
         _fail(e)
 
@@ -179,17 +183,20 @@ def fmt(files: List[str] = typer.Argument(..., help=".mt files to format in plac
 def diff(a: str = typer.Argument(..., help="spec file or file.mt::experiment"),
          b: str = typer.Argument(..., help="spec file or file.mt::experiment"),
          set_: List[str] = typer.Option([], "--set", help="override applied to B: PATH=VALUE")) -> None:
-    """What differs between two experiments after inheritance and defaults: `path: old -> new`."""
+    """What differs between two experiments after inheritance and defaults: `path: old -> new`.
+    Exits as diff(1) does: 0 when they are the same, 1 when they differ, 2 on an error."""
     from .tools import diff_lines, resolved_values
 
     try:
         lines = diff_lines(resolved_values(a, []), resolved_values(b, set_))
     except MtdslError as e:
+        e.exit_code = 2  # diff(1)'s "trouble", whatever the error
         _fail(e)
     for line in lines:
         out.print(line, markup=False, soft_wrap=True)
     if not lines:
         out.print("no differences")
+    raise typer.Exit(1 if lines else 0)
 
 
 @app.command()

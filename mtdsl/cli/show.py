@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from ..compile.compiler import Compiled
@@ -16,11 +17,13 @@ def starting_sparsity(p: ParamPlan, sparsity: float) -> float:
     return round(sparsity * (p.numel - 1)) / p.numel
 
 
-def print_compiled(console: Console, c: Compiled) -> None:
+def print_compiled(console: Console, c: Compiled, point: str | None = None) -> None:
+    """`point` labels one point of a sweep (e.g. "model.width=2,seed=1")."""
     exp, plan, graph = c.experiment, c.plan, c.graph
     if not console.is_terminal:  # a pipe or file: room for the whole table
         console = Console(file=console.file, width=max(console.width, 140), highlight=False)
-    table = Table(title=f"{c.resolved.name}: model {exp.model.func}, input {fmt_shape(graph.input_shape)}")
+    name = c.resolved.name + (f" [{point}]" if point else "")
+    table = Table(title=escape(f"{name}: model {exp.model.func}, input {fmt_shape(graph.input_shape)}"))
     for col in ("layer", "output", "parameter", "shape", "count", "role", "inner lr", "init", "start sparsity"):
         table.add_column(col, justify="right" if col in ("count", "inner lr", "start sparsity") else "left")
     plans = {p.name: p for p in plan.params}
@@ -56,3 +59,26 @@ def print_compiled(console: Console, c: Compiled) -> None:
     t = plan.task
     console.print("tasks: " + (f"{t.ways}-way " if t.ways else "") + f"{t.shots}-shot, {t.queries} queries"
                   f"; loss {plan.loss}; seeds {exp.seeds}")
+
+
+def print_batches(console: Console, c: Compiled) -> None:
+    """One task of every dataset as the model receives it: a check of the pixel convention
+    (an inverted or unnormalised foreign dataset shows here, before any training)."""
+    import torch
+
+    from ..data.registry import open_declared
+    from ..validate.datasets import Folder
+
+    exp = c.experiment
+    datasets = [("data.train", exp.data.train)] + ([("data.valid", exp.data.valid)] if exp.data.valid else [])
+    datasets += [(f"data.test[{i}]", ds) for i, ds in enumerate(exp.data.test)]
+    for where, ds in datasets:
+        source = open_declared(ds, root=exp.data.root, shots=exp.task.shots,
+                               queries=exp.task.queries or exp.task.shots,
+                               ways=exp.task.ways if ds.task_kind == "classification" else None)
+        x = source.sample(1, torch.Generator().manual_seed(0)).support_x
+        console.print(f"{where} {ds.kind}/{ds.split}: support {fmt_shape(tuple(x.shape[1:]))}, "
+                      f"inputs in [{x.min().item():.3g}, {x.max().item():.3g}], mean "
+                      f"{x.mean().item():.3g}, std {x.std().item():.3g}"
+                      + (f"; {type(ds).facts.pixels}" if not isinstance(ds, Folder) else ""),
+                      markup=False, highlight=False, soft_wrap=True)

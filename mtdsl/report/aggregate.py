@@ -1,5 +1,8 @@
-"""Runs grouped into the rows of a results table: one row per experiment (and per value of
-each `--by` field), one cell per test dataset/split, mean ± std over the row's seeds.
+"""Runs grouped into the rows of a results table: one row per experiment and configuration
+(the resolved spec, seeds and data locations aside; and per value of each `--by` field), one
+cell per test dataset/split, mean ± std over the row's seeds. Runs of one experiment name but
+different configurations (0 and 1000 iterations) are separate rows, labelled by the fields
+that differ, so a mean never mixes them; runs without resolved.json are flagged.
 
 The paper's convention: each seed is meta-tested on its own tasks, giving one mean per
 seed; the table reports the mean and the sample standard deviation (ddof=1) of those seed
@@ -21,6 +24,8 @@ from mtdsl.report.runs import MISSING, Run, leaf_paths
 
 # Fields that say where files are, not what ran: runs differing only there are one config.
 LOCATION_FIELDS = ("root",)
+# Which seeds ran is what a row averages over, not part of its configuration.
+SEED_FIELDS = ("seeds",)
 
 
 @dataclass(frozen=True)
@@ -47,10 +52,11 @@ class Cell:
 
 @dataclass(frozen=True)
 class Row:
-    experiment: str
+    experiment: str  # the name, with the fields that tell it from same-named rows: "a (outer.iterations=0)"
     group: tuple[tuple[str, Any], ...]  # (--by field, value) pairs
     runs: tuple[Run, ...]
     cells: dict[str, Cell]
+    names: tuple[str, ...] = ()  # the experiment name of its runs, without the label
 
     @property
     def seeds(self) -> list[int | None]:
@@ -108,6 +114,19 @@ def _sort_key(row_key: tuple) -> tuple:
                   v if isinstance(v, (int, float)) else str(v)) for v in row_key)
 
 
+def configuration(run: Run) -> tuple | None:
+    """What ran, as comparable (field, value) pairs: the resolved spec without seeds and data
+    locations. None for a run without resolved.json."""
+    if run.resolved is None:
+        return None
+    return tuple(sorted((k, repr(v)) for k, v in leaf_paths(run.resolved.get("spec", {})).items()
+                        if _is_setting(k)))
+
+
+def _is_setting(field: str) -> bool:
+    return field not in SEED_FIELDS and field.rsplit(".", 1)[-1] not in LOCATION_FIELDS
+
+
 def aggregate(runs: Sequence[Run], by: Sequence[str] = (), baseline: str | None = None) -> Table:
     """The table of `runs`. `baseline` names an experiment: every cell gets its difference
     to the baseline's cell in the same `by` group and column."""
@@ -118,21 +137,47 @@ def aggregate(runs: Sequence[Run], by: Sequence[str] = (), baseline: str | None 
     _check_by(runs, by)
     groups: dict[tuple, list[Run]] = {}
     for run in runs:
-        key = (run.experiment, *(_group_value(run, k) for k in by))
+        key = (run.experiment, configuration(run), *(_group_value(run, k) for k in by))
         groups.setdefault(key, []).append(run)
     columns: list[str] = []
     for run in runs:
         columns += [c for c in run.result["test"] if c not in columns]
 
     rows = []
-    for key in sorted(groups, key=_sort_key):
+    labels = _labels(groups, by)
+    for key in sorted(groups, key=lambda k: (k[0], _sort_key(k[2:]), labels[k])):
         members = sorted(groups[key], key=lambda r: (r.seed is None, r.seed or 0, str(r.path)))
-        rows.append(Row(key[0], tuple(zip(by, key[1:])), tuple(members), _cells(members, columns)))
+        rows.append(Row(labels[key], tuple(zip(by, key[2:])), tuple(members),
+                        _cells(members, columns), (key[0],)))
     table = Table(columns, by, baseline, rows)
     if baseline is not None:
         _add_deltas(table)
     table.warnings = _warnings(table)
     return table
+
+
+def _labels(groups: dict[tuple, list[Run]], by: tuple[str, ...]) -> dict[tuple, str]:
+    """Each group's experiment name, plus the fields (other than --by ones) that tell it from
+    the other groups of that name."""
+    named: dict[str, list[tuple]] = {}
+    for key in groups:
+        named.setdefault(key[0], []).append(key)
+    labels = {}
+    for name, keys in named.items():
+        configs = [dict(k[1] or ()) for k in keys]
+        fields = sorted({f for c in configs for f in c if f not in by
+                         and len({c.get(f) for c in configs}) > 1})
+        for key, config in zip(keys, configs):
+            shown = ", ".join(f"{f}={_plain(config.get(f))}" for f in fields)
+            labels[key] = f"{name} ({shown})" if shown else name
+    return labels
+
+
+def _plain(text: str | None) -> str:
+    """A value as repr() stored it, shown as a spec would write it."""
+    if text is None:
+        return "unset"
+    return text.strip("'") if text.startswith("'") else text
 
 
 def _cells(runs: list[Run], columns: list[str]) -> dict[str, Cell]:
@@ -149,12 +194,15 @@ def _cells(runs: list[Run], columns: list[str]) -> dict[str, Cell]:
 
 
 def _add_deltas(table: Table) -> None:
-    names = {row.experiment for row in table.rows}
+    names = {name for row in table.rows for name in row.names}
     if table.baseline not in names:
         hint = did_you_mean(table.baseline, names)
         raise RunError(f"--baseline {table.baseline}: no such experiment among the runs"
                        + (f"; {hint}" if hint else ""))
-    base = {row.group: row for row in table.rows if row.experiment == table.baseline}
+    base: dict[tuple, Row] = {}
+    for row in table.rows:
+        if table.baseline in row.names:
+            base.setdefault(row.group, row)
     for i, row in enumerate(table.rows):
         reference = base.get(row.group)
         cells = {}
@@ -163,7 +211,7 @@ def _add_deltas(table: Table) -> None:
             delta = (cell.mean - other.mean
                      if other is not None and cell.mean is not None and other.mean is not None else None)
             cells[column] = Cell(cell.metric, cell.mean, cell.std, cell.seeds, delta)
-        table.rows[i] = Row(row.experiment, row.group, row.runs, cells)
+        table.rows[i] = Row(row.experiment, row.group, row.runs, cells, row.names)
 
 
 def _label(row: Row) -> str:
@@ -171,20 +219,15 @@ def _label(row: Row) -> str:
 
 
 def _warnings(table: Table) -> list[str]:
-    """What makes a row's mean ± std mislead: runs of different configurations in one row,
+    """What makes a row's mean ± std mislead: runs whose configuration is unknown in one row,
     a seed counted twice, a column some seeds lack."""
     out = []
     for row in table.rows:
         label = _label(row)
-        specs = {run.result.get("spec_sha256") for run in row.runs}
-        differing = _differing_fields(row.runs) if len(specs) > 1 else []
-        if differing == [None]:
-            out.append(f"{label}: its {len(row.runs)} runs are {len(specs)} different configurations "
-                       "(spec_sha256 differs; some runs have no resolved.json to say how)")
-        elif differing:
-            shown = ", ".join(differing[:5]) + (f" and {len(differing) - 5} more" if len(differing) > 5 else "")
-            out.append(f"{label}: its {len(row.runs)} runs are {len(specs)} different configurations "
-                       f"({shown} differ); separate them with --by {differing[0]}")
+        unknown = [run for run in row.runs if run.resolved is None]
+        if unknown:
+            out.append(f"{label}: {len(unknown)} of its {len(row.runs)} runs have no resolved.json, "
+                       "so they are grouped by experiment name and may mix configurations")
         repeated = sorted(s for s, n in Counter(row.seeds).items() if n > 1 and s is not None)
         if repeated:
             out.append(f"{label}: seed{'s' * (len(repeated) > 1)} {', '.join(map(str, repeated))} "
@@ -193,14 +236,3 @@ def _warnings(table: Table) -> list[str]:
             if cell.n < len(row.runs):
                 out.append(f"{label}: {column} has {cell.n} of the row's {len(row.runs)} runs")
     return out
-
-
-def _differing_fields(runs: Sequence[Run]) -> list[str | None]:
-    """The resolved-spec fields whose values differ between runs; [None] when unknowable."""
-    if any(run.resolved is None for run in runs):
-        return [None]
-    flat = [leaf_paths(run.resolved.get("spec", {})) for run in runs]
-    keys = sorted(set().union(*flat))
-    return [k for k in keys
-            if k.rsplit(".", 1)[-1] not in LOCATION_FIELDS
-            and len({repr(f.get(k, MISSING)) for f in flat}) > 1]
