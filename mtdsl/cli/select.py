@@ -28,6 +28,13 @@ def load_ref(ref: str) -> tuple[Workspace, list[str]]:
     if ws.diagnostics:
         raise SpecError(ws.diagnostics)
     if name is None:
+        if not (ws.own or ws.own_sweeps or ws.own_models):  # empty, comments or imports only
+            from ..language.source import Span
+            from ..validate.loader import display_path
+
+            shown = display_path(Path(path))
+            raise SpecError([Diagnostic(f"`{shown}` defines no experiment, sweep or model", Span(shown, 1, 1, 1, 1),
+                                        "a spec defines at least one `experiment NAME { ... }`")])
         return ws, list(ws.own) + list(ws.own_sweeps)
     if name not in ws.experiments and name not in ws.sweeps:
         raise SpecError([Diagnostic(f"`{path}` defines no experiment or sweep `{name}`", None,

@@ -87,7 +87,7 @@ def build(models: dict[str, ast.ModelDef], call: CallValue, input_shape: tuple) 
     builder = _Builder(models)
     try:
         nodes, out = builder.invoke(call.func, call.args, call.kwargs, call.span, "", input_shape,
-                                    kind_wanted="model")
+                                    kind_wanted="model", arg_spans=getattr(call, "arg_spans", {}))
     except _Fail as f:
         raise SpecError([f.diag]) from None
     graph = Graph(nodes, input_shape, out)
@@ -109,7 +109,7 @@ class _Builder:
 
     # -- calls of definitions --------------------------------------------------------------
 
-    def invoke(self, name, args, kwargs, span, scope, shape, kind_wanted=None):
+    def invoke(self, name, args, kwargs, span, scope, shape, kind_wanted=None, arg_spans=None):
         d = self.models.get(name)
         if d is None:
             known = list(self.models) + (list(KINDS) if kind_wanted is None else [])
@@ -120,31 +120,37 @@ class _Builder:
         self.depth += 1
         if self.depth > 32:
             raise _Fail(Diagnostic(f"`{name}` calls itself too deeply", span))
-        env = self.bind(d, args, kwargs, span)
+        env = self.bind(d, args, kwargs, span, arg_spans or {})
         nodes, out = self.stmts(d.body, env, scope, shape, counters={})
         self.depth -= 1
         return nodes, out
 
-    def bind(self, d: ast.ModelDef, args, kwargs, span) -> dict:
+    def bind(self, d: ast.ModelDef, args, kwargs, span, arg_spans) -> dict:
+        """The definition's parameters bound to the call's values. Each also remembers where
+        its value was written (`_ORIGIN`), so a value found wrong deep inside a library model
+        is reported at the argument the user wrote."""
         params = {p.name: p for p in d.params}
         if len(args) > len(d.params):
             raise _Fail(Diagnostic(f"`{d.name}` takes {len(d.params)} arguments, {len(args)} given", span))
         env = {}
-        for p, v in zip(d.params, args):
+        for i, (p, v) in enumerate(zip(d.params, args)):
             env[p.name] = v
+            env[_ORIGIN, p.name] = arg_spans.get(i, span)
         for k, v in kwargs.items():
             if k not in params:
-                raise _Fail(Diagnostic(f"`{d.name}` has no parameter `{k}`", span,
+                raise _Fail(Diagnostic(f"`{d.name}` has no parameter `{k}`", arg_spans.get(("key", k), span),
                                        did_you_mean(k, params)))
             if k in env:
-                raise _Fail(Diagnostic(f"`{k}` given twice to `{d.name}`", span))
+                raise _Fail(Diagnostic(f"`{k}` given twice to `{d.name}`", arg_spans.get(k, span)))
             env[k] = v
+            env[_ORIGIN, k] = arg_spans.get(k, span)
         for p in d.params:
             if p.name not in env:
                 if p.default is None:
                     raise _Fail(Diagnostic(f"`{d.name}` needs argument `{p.name}: {p.type}`", span,
                                            notes=[(f"`{d.name}` is defined here", d.name_span)]))
                 env[p.name] = self.eval(p.default, {})
+                env[_ORIGIN, p.name] = p.default.span
             env[p.name] = self.check_type(env[p.name], p.type, f"`{d.name}`'s `{p.name}`", span)
         return env
 
@@ -181,8 +187,10 @@ class _Builder:
         if not isinstance(items, list):
             raise _Fail(Diagnostic(f"`for` needs a list, got {describe(items)}", s.iterable.span))
         nodes = []
+        origin = self.blame(s.iterable, env)
         for i, item in enumerate(items):
             inner = dict(env, **{s.var: item}, **({s.index: i} if s.index else {}))
+            inner[_ORIGIN, s.var] = origin
             more, shape = self.stmts(s.body, inner, scope, shape, counters)
             nodes += more
         return nodes, shape
@@ -219,15 +227,21 @@ class _Builder:
     def layer(self, layer: ast.Layer, env, base, here, shape, counters):
         call = layer.call
         args = [self.eval(a.value, env) for a in call.positional]
-        kwargs = {a.name: self.eval(a.value, env) for a in call.keywords}
+        kwargs = {}
+        for a in call.keywords:
+            if a.name in kwargs:
+                raise _Fail(Diagnostic(f"argument `{a.name}` given twice", a.span))
+            kwargs[a.name] = self.eval(a.value, env)
         if call.func in self.models:
             scope = here or _join(base, _auto(call.func, base, counters))
-            return self.invoke(call.func, args, kwargs, call.span, scope, shape)
+            spans = {i: self.blame(a.value, env) for i, a in enumerate(call.positional)}
+            spans.update({a.name: self.blame(a.value, env) for a in call.keywords})
+            return self.invoke(call.func, args, kwargs, call.span, scope, shape, arg_spans=spans)
         kind = KINDS.get(call.func)
         if kind is None:
             raise _Fail(Diagnostic(f"unknown layer `{call.func}`", call.span,
                                    did_you_mean(call.func, list(KINDS) + list(self.models))))
-        values = self.layer_args(kind, args, kwargs, call)
+        values = self.layer_args(kind, args, kwargs, call, env)
         try:
             out = kind.out_shape(values, shape)
             pshapes = kind.params(values, shape)
@@ -240,17 +254,22 @@ class _Builder:
         params = [ParamSpec(_join(scope, p.local), p.shape, p.init, call.span, fan) for p in pshapes]
         return [LayerNode(scope, kind.name, values, shape, out, params, call.span)], out
 
-    def layer_args(self, kind: LayerKind, args, kwargs, call: ast.Call) -> dict:
+    def layer_args(self, kind: LayerKind, args, kwargs, call: ast.Call, env) -> dict:
         names = [a.name for a in kind.args]
         if len(args) > len(kind.args):
             raise _Fail(Diagnostic(f"`{kind.name}` takes at most {len(kind.args)} arguments "
                                    f"({', '.join(names) or 'none'}), {len(args)} given", call.span))
         values = dict(zip(names, args))
+        written = dict(zip(names, (a.value for a in call.positional)))
         for a in call.keywords:
             if a.name not in names:
                 raise _Fail(Diagnostic(f"`{kind.name}` has no argument `{a.name}`", a.span,
                                        did_you_mean(a.name, names)))
+            if a.name in values:
+                raise _Fail(Diagnostic(f"`{kind.name}`'s `{a.name}` is given twice, by position and by name",
+                                       a.span, "keep one of them"))
             values[a.name] = kwargs[a.name]
+            written[a.name] = a.value
         for spec in kind.args:
             if spec.name not in values:
                 if spec.default is REQUIRED:
@@ -259,15 +278,51 @@ class _Builder:
             v = values[spec.name]
             if v is None and spec.default is None:
                 continue
-            good = {"int": isinstance(v, int) and not isinstance(v, bool) and v > 0 or
-                    (spec.name == "pad" and isinstance(v, int) and v >= 0),
-                    "float": isinstance(v, (int, float)) and not isinstance(v, bool),
-                    "bool": isinstance(v, bool)}[spec.type]
-            if not good:
-                want = {"int": "a positive integer", "float": "a number", "bool": "true or false"}[spec.type]
-                raise _Fail(Diagnostic(f"`{kind.name}`'s `{spec.name}` must be {want}, got {describe(v)}",
-                                       call.span))
+            least = 0 if spec.name == "pad" else 1
+
+            def good(x, t=spec.type, least=least):
+                return {"int": lambda: isinstance(x, int) and not isinstance(x, bool) and x >= least,
+                        "float": lambda: isinstance(x, (int, float)) and not isinstance(x, bool),
+                        "bool": lambda: isinstance(x, bool)}[t]()
+            is_int = isinstance(v, int) and not isinstance(v, bool)
+            if not good(v):
+                want = {"int": ("an integer" if not is_int else
+                                "a positive integer" if least else "at least 0"),
+                        "float": "a number", "bool": "true or false"}[spec.type]
+                message = f"`{kind.name}`'s `{spec.name}` must be {want}, got {describe(v)}"
+                raise _Fail(self.located(message, written.get(spec.name), env, call.span,
+                                         suspect=lambda x, good=good: not good(x)))
         return values
+
+    def blame(self, expr, env, suspect=None) -> Span:
+        """Where the value of `expr` was written: the argument a parameter it names was bound
+        to (followed through blocks and loops), else `expr` itself. Of several parameters
+        (`h * width`), the first whose own value is `suspect`, else the first."""
+        stack, found = [expr], []
+        while stack:
+            node = stack.pop()
+            if isinstance(node, ast.Name) and len(node.parts) == 1 and (_ORIGIN, node.parts[0]) in env:
+                found.append(node.parts[0])
+            if isinstance(node, ast.BinOp):
+                stack += [node.right, node.left]
+            elif isinstance(node, ast.Neg):
+                stack.append(node.operand)
+            elif isinstance(node, ast.List):
+                stack += reversed(node.items)
+            elif isinstance(node, ast.Call):
+                stack += [a.value for a in reversed(node.args)]
+        if not found:
+            return expr.span
+        guilty = [n for n in found if suspect is not None and suspect(env.get(n))]
+        return env[_ORIGIN, (guilty or found)[0]]
+
+    def located(self, message: str, expr, env, call_span: Span, suspect=None) -> Diagnostic:
+        """A bad layer argument, at the place the user wrote its value when that is elsewhere
+        (`mlp(width: 0)` in the experiment, not `linear(h * width)` in the library)."""
+        origin = self.blame(expr, env, suspect) if expr is not None else call_span
+        if expr is None or origin == expr.span:
+            return Diagnostic(message, call_span)
+        return Diagnostic(message, origin, notes=[("the layer that receives it", call_span)])
 
     def layer_name(self, n: ast.LayerName, env) -> str:
         text = "".join(p if isinstance(p, str) else str(self.eval(p, env)) for p in n.parts)
@@ -279,11 +334,16 @@ class _Builder:
         def lookup(name: ast.Name):
             if len(name.parts) == 1 and name.parts[0] in env:
                 return env[name.parts[0]]
-            raise EvalError(f"unknown name `{name.dotted}`", name.span, did_you_mean(name.parts[0], env))
+            raise EvalError(f"unknown name `{name.dotted}`", name.span,
+                            did_you_mean(name.parts[0], [k for k in env if isinstance(k, str)]))
         try:
             return evaluate(node, lookup)
         except EvalError as e:
             raise _Fail(Diagnostic(e.message, e.span, e.hint))
+
+
+# Key in a model body's environment of where a parameter's value was written.
+_ORIGIN = "origin"
 
 
 def _join(scope: str, name: str) -> str:

@@ -15,6 +15,9 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
+MAX_RANGE = 10_000
+MAX_WILDCARDS = 8
+
 
 def _split(pattern: str) -> list[str]:
     """Dot-separated segments; dots inside `{1..3}` belong to the segment."""
@@ -58,6 +61,13 @@ def valid(pattern: str) -> str | None:
         return "a selector is dot-separated names; empty segments are not allowed"
     if re.search(r"\*\*\w|\w\*\*", pattern):
         return "`**` must be a whole segment, e.g. `layer1.**`"
+    # Bounds that keep matching fast: a range becomes one alternative per number, and every
+    # wildcard multiplies the ways a regex can try to match a name.
+    for lo, hi in re.findall(r"\{(\d+)\.\.(\d+)\}", pattern):
+        if int(hi) - int(lo) >= MAX_RANGE:
+            return f"a range spans at most {MAX_RANGE:,} numbers; `{{{lo}..{hi}}}` spans more"
+    if pattern.count("*") > 2 * MAX_WILDCARDS:
+        return f"a selector holds at most {MAX_WILDCARDS} wildcards"
     return None
 
 

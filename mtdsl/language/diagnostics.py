@@ -10,6 +10,7 @@ import difflib
 from dataclasses import dataclass, field
 from typing import Iterable
 
+from .limits import MAX_MESSAGE, QUOTE_WIDTH
 from .source import Span, lookup
 
 
@@ -21,6 +22,12 @@ class Diagnostic:
     severity: str = "error"
     # Further places that explain the error, e.g. the import chain or the other selector.
     notes: list[tuple[str, Span | None]] = field(default_factory=list)
+
+    def __post_init__(self):
+        # Messages quote the user's text; a megabyte literal must not make a megabyte message.
+        self.message = clip(self.message, MAX_MESSAGE)
+        self.hint = clip(self.hint, MAX_MESSAGE) if self.hint else self.hint
+        self.notes = [(clip(t, MAX_MESSAGE), s) for t, s in self.notes[:8]]
 
     def render(self) -> str:
         where = f"{self.span}: " if self.span else ""
@@ -66,18 +73,34 @@ def _loc(span: Span | None) -> dict | None:
             "end_line": span.end_line, "end_column": span.end_col}
 
 
+def clip(text: str, limit: int) -> str:
+    """`text`, or its start and end around an ellipsis when it is longer than `limit`."""
+    if len(text) <= limit:
+        return text
+    keep = max(1, limit - 5)
+    return text[:keep - keep // 3] + " ... " + text[len(text) - keep // 3:]
+
+
 def _quote(span: Span | None) -> list[str]:
+    """The line under a caret: a window of `QUOTE_WIDTH` columns around the caret on a long
+    line, with control characters shown as spaces (one column each, so the caret lines up)."""
     if span is None:
         return []
     source = lookup(span.file)
     if source is None:
         return []
-    text = source.line(span.line).rstrip("\n").expandtabs(1)
-    width = len(str(span.line))
+    text = source.line(span.line)
     end = span.end_col if span.end_line == span.line else len(text) + 1
-    carets = "^" * max(1, end - span.col)
+    start_col, end = max(1, span.col), max(span.col + 1, end)
+    first = max(0, min(start_col - 1 - QUOTE_WIDTH // 3, len(text) - QUOTE_WIDTH))
+    window = text[first:first + QUOTE_WIDTH]
+    window = "".join(c if c.isprintable() else " " for c in window)
+    lead, tail = ("..." if first > 0 else ""), ("..." if first + QUOTE_WIDTH < len(text) else "")
+    caret_at = start_col - 1 - first + len(lead)
+    carets = "^" * max(1, min(end - start_col, QUOTE_WIDTH - (start_col - 1 - first)))
+    width = len(str(span.line))
     pad = " " * width
-    return [f"{pad} |", f"{span.line} | {text}", f"{pad} | {' ' * (span.col - 1)}{carets}"]
+    return [f"{pad} |", f"{span.line} | {lead}{window}{tail}", f"{pad} | {' ' * caret_at}{carets}"]
 
 
 def did_you_mean(word: str, choices: Iterable[str]) -> str | None:

@@ -6,17 +6,21 @@ would bury the real mistake. Type and semantic errors, found later, are all repo
 
 from __future__ import annotations
 
+import json
+import math
 import os
+import re
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 
-from lark import Lark, Token, Transformer, v_args
+from lark import Lark, Token, Transformer, Tree, v_args
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
 from .. import __version__
 from . import ast
-from .diagnostics import Diagnostic
+from .diagnostics import Diagnostic, clip
+from .limits import MAX_BRACKETS, MAX_FILE_BYTES, MAX_INT, MAX_TREE_DEPTH
 from .source import Source, Span, register
 
 # Terminal names as a user would call them, for "expected ..." messages.
@@ -54,24 +58,94 @@ def _cache_file() -> str | bool:
 def parse(text: str, name: str) -> tuple[ast.Module | None, list[Diagnostic]]:
     """Parse a whole file. Returns the tree (None if any syntax error) and diagnostics."""
     source = register(Source(name, text))
+    early = _prescan(source)
+    if early is not None:
+        return None, [early]
     _comments.clear()
     try:
         tree = _lark().parse(text, start="start")
     except UnexpectedInput as err:
         return None, [_syntax_diagnostic(err, source)]
     comments = list(_comments)
-    module = _Build(name).transform(tree)
-    module.comments = [ast.Comment(_token_span(name, c), str(c)) for c in comments]
-    return module, []
+    return _build(tree, name, comments)
 
 
 def parse_override(text: str, name: str = "--set") -> tuple[ast.Assign | None, list[Diagnostic]]:
     source = register(Source(name, text))
+    early = _prescan(source)
+    if early is not None:
+        return None, [early]
     try:
         tree = _lark().parse(text, start="override")
     except UnexpectedInput as err:
         return None, [_syntax_diagnostic(err, source)]
-    return _Build(name).transform(tree), []
+    node, diags = _build(tree, name, [])
+    return node, diags
+
+
+def _build(tree: Tree, name: str, comments: list[Token]):
+    deep = _too_deep(tree, name)
+    if deep is not None:
+        return None, [deep]
+    builder = _Build(name)
+    node = builder.transform(tree)
+    if builder.errors:
+        return None, builder.errors
+    if isinstance(node, ast.Module):
+        node.comments = [ast.Comment(_token_span(name, c), str(c)) for c in comments]
+    return node, []
+
+
+# Strings (closed or not: an unclosed one is Lark's to report) and comments hold brackets
+# that do not count.
+_BRACKETS = re.compile(r'"(?:[^"\\\n]|\\.)*"?|//[^\n]*|[][(){}]')
+
+
+def _prescan(source: Source) -> Diagnostic | None:
+    """What a quick scan finds before the parser runs: a closing bracket with nothing open,
+    brackets nested beyond `MAX_BRACKETS`, a file over `MAX_FILE_BYTES`. Cheap on any input,
+    so a huge or pathological file is diagnosed at once instead of parsed for minutes."""
+    text, depth = source.text, 0
+    for m in _BRACKETS.finditer(text):
+        ch = m.group()
+        if ch in "([{":
+            depth += 1
+            if depth > MAX_BRACKETS:
+                return Diagnostic(f"brackets nested more than {MAX_BRACKETS} deep", _at(source, m.start()),
+                                  "flatten the value: give inner parts their own fields and refer to them")
+        elif ch in ")]}":
+            if depth == 0:
+                return Diagnostic(f"unmatched `{ch}`: no bracket is open here", _at(source, m.start()),
+                                  "remove it, or add the opening bracket it closes")
+            depth -= 1
+    size = len(text.encode("utf-8", "surrogatepass"))
+    if size > MAX_FILE_BYTES:
+        return Diagnostic(f"`{source.name}` is {size / 1024:,.0f} KiB; a spec file is at most "
+                          f"{MAX_FILE_BYTES // 1024} KiB", _at(source, 0),
+                          "split it into files that import one another")
+    return None
+
+
+def _at(source: Source, pos: int) -> Span:
+    line = source.text.count("\n", 0, pos) + 1
+    col = pos - source.text.rfind("\n", 0, pos)
+    return Span(source.name, line, col, line, col + 1)
+
+
+def _too_deep(tree: Tree, name: str) -> Diagnostic | None:
+    """The syntax tree's depth, measured without recursion: every later stage (building the
+    ast, evaluating, printing, type checking) recurses over it."""
+    stack = [(tree, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_TREE_DEPTH:
+            meta = node.meta
+            span = Span(name, meta.line, meta.column, meta.end_line, meta.end_column) \
+                if not getattr(meta, "empty", True) else Span(name, 1, 1, 1, 1)
+            return Diagnostic(f"expression nested more than {MAX_TREE_DEPTH} levels deep", span,
+                              "split it up: a long sum or deep nesting can be named in parts")
+        stack.extend((c, depth + 1) for c in node.children if isinstance(c, Tree))
+    return None
 
 
 def _syntax_diagnostic(err: UnexpectedInput, source: Source) -> Diagnostic:
@@ -81,10 +155,11 @@ def _syntax_diagnostic(err: UnexpectedInput, source: Source) -> Diagnostic:
         ch = source.text[err.pos_in_stream] if err.pos_in_stream < len(source.text) else "?"
         span = Span(source.name, line, col, line, col + 1)
         hint = "strings use double quotes" if ch == "'" else None
-        return Diagnostic(f"unexpected character `{ch}`", span, hint)
+        shown = f"`{ch}`" if ch.isprintable() else f"U+{ord(ch):04X} (invisible)"
+        return Diagnostic(f"unexpected character {shown}", span, hint)
     if isinstance(err, UnexpectedEOF) or (isinstance(err, UnexpectedToken) and err.token.type == "$END"):
         # Point just past the last line of code: trailing comments are not where it broke.
-        lines = source.text.splitlines() or [""]
+        lines = source.text.split("\n")
         last = max((i for i, l in enumerate(lines, 1) if l.strip() and not l.strip().startswith("//")),
                    default=1)
         end = len(lines[last - 1].rstrip()) + 1
@@ -109,9 +184,9 @@ def _syntax_diagnostic(err: UnexpectedInput, source: Source) -> Diagnostic:
 
 def _describe(tok: Token) -> str:
     if tok.type == "NAME":
-        return f"name `{tok}`"
+        return f"name `{clip(str(tok), 40)}`"
     if tok.type in ("NUMBER", "STRING"):
-        return f"{tok.type.lower()} {tok}"
+        return f"{tok.type.lower()} {clip(str(tok), 40)}"
     return f"`{tok}`"
 
 
@@ -127,14 +202,6 @@ def _token_span(file: str, tok: Token) -> Span:
                 tok.end_column or tok.column + len(str(tok)))
 
 
-def _unquote(s: str) -> str:
-    return bytes(s[1:-1], "utf-8").decode("unicode_escape")
-
-
-def _number(text: str) -> int | float:
-    return int(text) if text.isdigit() else float(text)
-
-
 def _binop(op: str):
     @v_args(meta=True)
     def build(self, meta, c):
@@ -148,6 +215,46 @@ class _Build(Transformer):
     def __init__(self, file: str):
         super().__init__()
         self.file = file
+        self.errors: list[Diagnostic] = []  # literals that are malformed, gathered
+
+    def _string(self, tok: Token) -> str:
+        """A string literal's value. Strings are JSON strings: the escapes are JSON's, so
+        what `printer.quote` writes reads back the same."""
+        try:
+            value = json.loads(str(tok), strict=False)
+        except json.JSONDecodeError as e:
+            bad = str(tok)[e.pos:e.pos + 2]
+            span = Span(self.file, tok.line, tok.column + e.pos, tok.line, tok.column + e.pos + len(bad))
+            self.errors.append(Diagnostic(
+                f"invalid escape `{clip(bad, 8)}` in a string", span,
+                'the escapes are \\" \\\\ \\n \\t \\uXXXX; write a backslash as \\\\ '
+                '(or a Windows path with /)'))
+            return str(tok)[1:-1]
+        if any("\ud800" <= c <= "\udfff" for c in value):
+            self.errors.append(Diagnostic("a string holds an unpaired surrogate (\\uD800-\\uDFFF)",
+                                          self._tspan(tok), "write the character itself"))
+            return ""
+        return value
+
+    def _number(self, tok: Token) -> int | float:
+        """A number literal, held to what the later stages can compute with: int64 integers
+        and finite floats that do not round to zero."""
+        text = str(tok)
+        if text.isdigit():
+            if len(text) <= 19 and int(text) <= MAX_INT:
+                return int(text)
+            self.errors.append(Diagnostic(f"integer {clip(text, 30)} is too large", self._tspan(tok),
+                                          f"integers are at most 2**63 - 1 ({MAX_INT})"))
+            return 0
+        value = float(text)
+        mantissa = re.split("[eE]", text)[0]
+        if math.isinf(value):
+            self.errors.append(Diagnostic(f"number {clip(text, 30)} is too large", self._tspan(tok),
+                                          "numbers are finite floats, at most about 1.8e308"))
+        elif value == 0 and any(c in "123456789" for c in mantissa):
+            self.errors.append(Diagnostic(f"number {clip(text, 30)} is too small: it rounds to 0",
+                                          self._tspan(tok), "write 0 if zero is meant"))
+        return 0.0 if math.isinf(value) else value
 
     def _span(self, meta) -> Span:
         if getattr(meta, "empty", True):
@@ -164,7 +271,7 @@ class _Build(Transformer):
 
     @v_args(meta=True)
     def import_stmt(self, meta, c):
-        return ast.Import(self._span(meta), _unquote(c[0]))
+        return ast.Import(self._span(meta), self._string(c[0]))
 
     @v_args(meta=True)
     def experiment(self, meta, c):
@@ -195,7 +302,7 @@ class _Build(Transformer):
 
     @v_args(meta=True)
     def selector(self, meta, c):
-        return ast.Selector(self._span(meta), _unquote(c[0]))
+        return ast.Selector(self._span(meta), self._string(c[0]))
 
     @v_args(meta=True)
     def path(self, meta, c):
@@ -203,16 +310,16 @@ class _Build(Transformer):
         return ast.Path(self._span(meta), [str(n) for n in names], index)
 
     def index(self, c):
-        return _unquote(c[0])
+        return self._string(c[0])
 
     # -- values --
     @v_args(meta=True)
     def number(self, meta, c):
-        return ast.Number(self._span(meta), _number(str(c[0])), str(c[0]))
+        return ast.Number(self._span(meta), self._number(c[0]), str(c[0]))
 
     @v_args(meta=True)
     def string(self, meta, c):
-        return ast.String(self._span(meta), _unquote(c[0]))
+        return ast.String(self._span(meta), self._string(c[0]))
 
     @v_args(meta=True)
     def name(self, meta, c):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True)
@@ -24,9 +24,15 @@ class Source:
     name: str  # as shown to the user: a path, or "--set" for an override
     text: str
 
+    _lines: list[str] | None = field(default=None, init=False, repr=False, compare=False)
+
     def line(self, n: int) -> str:
-        lines = self.text.splitlines()
-        return lines[n - 1] if 0 < n <= len(lines) else ""
+        # Lines end at "\n" only, as the parser counts them: str.splitlines() would also
+        # break at a form feed or U+2028 and shift every line number after it.
+        if self._lines is None:
+            object.__setattr__(self, "_lines", self.text.split("\n"))
+        lines = self._lines
+        return lines[n - 1].removesuffix("\r") if 0 < n <= len(lines) else ""
 
 
 _SOURCES: dict[str, Source] = {}

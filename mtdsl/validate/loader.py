@@ -12,7 +12,7 @@ from pathlib import Path
 from ..language import ast
 from ..language.diagnostics import Diagnostic
 from ..language.parser import parse
-from ..language.source import Span
+from ..language.source import Source, Span, register
 
 
 @dataclass
@@ -24,6 +24,7 @@ class Workspace:
     # Experiments defined in the file the user named, in order (imports' are only usable).
     own: list[str] = field(default_factory=list)
     own_sweeps: list[str] = field(default_factory=list)
+    own_models: list[str] = field(default_factory=list)
     diagnostics: list[Diagnostic] = field(default_factory=list)
 
 
@@ -51,12 +52,16 @@ def _load_file(ws: Workspace, path: Path, chain: list[tuple[str, Span]], top: bo
     if key in ws.files:
         return
     try:
-        text = texts[key] if key in texts else path.read_text()
-    except (OSError, UnicodeDecodeError) as e:
+        data = texts[key].encode("utf-8", "surrogatepass") if key in texts else path.read_bytes()
+    except OSError as e:
         span = chain[-1][1] if chain else None
-        why = "no such file" if isinstance(e, FileNotFoundError) else str(e)
+        why = "no such file" if isinstance(e, FileNotFoundError) else (e.strerror or str(e))
         ws.diagnostics.append(Diagnostic(f"cannot read `{name}`: {why}", span,
                                          notes=[(f"imported from {f}", s) for f, s in chain[:-1]]))
+        return
+    text, unreadable = decode(data, name)
+    if unreadable is not None:
+        ws.diagnostics.append(unreadable)
         return
     module, diags = parse(text, name)
     ws.diagnostics += diags
@@ -85,6 +90,24 @@ def _load_file(ws: Workspace, path: Path, chain: list[tuple[str, Span]], top: bo
                 ws.own_sweeps.append(item.name)
         elif isinstance(item, ast.ModelDef):
             _define(ws, ws.models, item.kind, item, item.name_span)
+            _unique_params(ws, item)
+            if top:
+                ws.own_models.append(item.name)
+
+
+def decode(data: bytes, name: str) -> tuple[str, Diagnostic | None]:
+    """A spec's text: UTF-8, a leading byte-order mark (which some editors write) dropped.
+    Bytes that are not UTF-8 are reported where they are."""
+    data = data.removeprefix(b"\xef\xbb\xbf")
+    try:
+        return data.decode("utf-8"), None
+    except UnicodeDecodeError as e:
+        before = data[:e.start].decode("utf-8")
+        line = before.count("\n") + 1
+        col = len(before) - before.rfind("\n")
+        register(Source(name, data.decode("utf-8", errors="replace")))
+        return "", Diagnostic(f"`{name}` is not UTF-8 text: byte 0x{data[e.start]:02x} cannot be read",
+                              Span(name, line, col, line, col + 1), "save the file as UTF-8")
 
 
 def _define(ws: Workspace, table: dict, what: str, item, span: Span) -> None:
@@ -95,3 +118,13 @@ def _define(ws: Workspace, table: dict, what: str, item, span: Span) -> None:
                                          notes=[("first defined here", first.name_span)]))
         return
     table[item.name] = item
+
+
+def _unique_params(ws: Workspace, model: ast.ModelDef) -> None:
+    first: dict[str, ast.Param] = {}
+    for p in model.params:
+        if p.name in first:
+            ws.diagnostics.append(Diagnostic(f"`{model.name}` declares parameter `{p.name}` twice", p.span,
+                                             "rename or remove one of them",
+                                             notes=[("first declared here", first[p.name].span)]))
+        first.setdefault(p.name, p)

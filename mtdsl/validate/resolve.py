@@ -62,13 +62,13 @@ def merged_tree(ws: Workspace, name: str, overrides: list[str], diags: list[Diag
     errors: list[EvalError] = []
     for exp in lineage(ws, name, diags):
         apply(tree, exp.entries, exp.name, errors)
-    diags += [Diagnostic(e.message, e.span, e.hint) for e in errors]
+    diags += [e.diagnostic() for e in errors]
     for node in assigns:  # a sweep point's values, written in the sweep
         for target in node.targets:
             try:
                 assign(tree, target, node.value, "sweep")
             except EvalError as e:
-                diags.append(Diagnostic(e.message, e.span, e.hint))
+                diags.append(e.diagnostic())
     for n, text in enumerate(overrides, 1):
         node, odiags = parse_override(text, f"--set({n})")
         diags += odiags
@@ -78,23 +78,27 @@ def merged_tree(ws: Workspace, name: str, overrides: list[str], diags: list[Diag
             for target in node.targets:
                 assign(tree, target, node.value, "--set")
         except EvalError as e:
-            diags.append(Diagnostic(e.message, e.span, e.hint))
+            diags.append(e.diagnostic())
     return tree
 
 
 def resolve(ws: Workspace, name: str, overrides: list[str] = (), assigns: list[ast.Assign] = ()) -> Resolved:
     """`assigns` (a sweep point) apply after inheritance, `overrides` (--set) after them."""
     diags: list[Diagnostic] = []
+    lineage(ws, name, diags)
+    if diags:  # an unknown or cyclic parent: every field check would be guesswork
+        raise SpecError(diags)
     tree = merged_tree(ws, name, list(overrides), diags, list(assigns))
     located = to_plain(tree)
-    diags += [Diagnostic(e.message, e.span, e.hint) for e in located.errors]
-    data = _pydantic_input(located.value, ())
+    diags += [e.diagnostic() for e in located.errors]
+    data = _pydantic_input(located.value, (), located, diags)
     definition = ws.experiments[name]
     try:
         experiment = S.Experiment.model_validate(data)
     except ValidationError as err:
         experiment = None
-        diags += _without_echoes([(e, _diagnostic(e, data, located, definition)) for e in err.errors()], data)
+        fresh = [e for e in err.errors() if not _echoes_failure(_data_path(e["loc"], data), located)]
+        diags += _without_echoes([(e, _diagnostic(e, data, located, definition)) for e in fresh], data)
     if diags:
         err = SpecError(sorted(diags, key=sort_key))
         err.located = located  # later stages may still check what did evaluate
@@ -102,19 +106,25 @@ def resolve(ws: Workspace, name: str, overrides: list[str] = (), assigns: list[a
     return Resolved(name, experiment, located, ws, definition)
 
 
-def _pydantic_input(v: Any, path: tuple) -> Any:
+def _pydantic_input(v: Any, path: tuple, located: Located | None = None,
+                    diags: list[Diagnostic] | None = None) -> Any:
+    """Plain values as pydantic validates them: a call becomes `{"kind": name, **kwargs}`."""
     if path == ("model",):
         return v  # checked against the model definition by the compiler
     if isinstance(v, CallValue):
-        out = {"kind": v.func}
-        out.update({k: _pydantic_input(x, path + (k,)) for k, x in v.kwargs.items()})
+        if "kind" in v.kwargs and diags is not None:  # it would silently replace the call's name
+            span = located.key_spans.get(path + ("kind",), v.span) if located else v.span
+            diags.append(Diagnostic(f"`{v.func}` has no argument `kind`: the name of the call is its kind",
+                                    span, "remove it, or call the component you mean by its name"))
+        out = {k: _pydantic_input(x, path + (k,), located, diags) for k, x in v.kwargs.items()}
+        out["kind"] = v.func
         if v.args:
             out["__positional__"] = v.args
         return out
     if isinstance(v, dict):
-        return {k: _pydantic_input(x, path + (k,)) for k, x in v.items()}
+        return {k: _pydantic_input(x, path + (k,), located, diags) for k, x in v.items()}
     if isinstance(v, list):
-        return [_pydantic_input(x, path + (i,)) for i, x in enumerate(v)]
+        return [_pydantic_input(x, path + (i,), located, diags) for i, x in enumerate(v)]
     return v
 
 
@@ -137,6 +147,11 @@ def _without_echoes(pairs: list[tuple[dict, Diagnostic]], data: Any) -> list[Dia
                 continue
         out.append(d)
     return out
+
+
+def _echoes_failure(path: tuple, located: Located) -> bool:
+    """A value that failed to evaluate is None; that it is not the right type is no news."""
+    return any(path[:n] in located.failed for n in range(len(path) + 1))
 
 
 def _data_path(loc: tuple, data: Any) -> tuple:
@@ -246,8 +261,9 @@ def _diagnostic(e: dict, data: Any, located: Located, definition: ast.Experiment
                 "string": "a string", "list": "a list", "dict": "a section",
                 "model": "a section", "tuple": "a list", "model_attributes": "a section"}
         w = next((v for k, v in want.items() if kind.startswith(k)), "another type")
-        return Diagnostic(f"`{where}` must be {w}, got {describe(e.get('input'))}",
-                          _span_for(path, located, definition, False))
+        span = _span_for(path, located, definition, False)
+        return Diagnostic(f"`{where}` must be {w}, got {describe(e.get('input'))}", span,
+                          _yaml_hint(span, located.key_spans.get(path), path) if w == "a list" else None)
     msg = e["msg"].removeprefix("Value error, ")
     msg = msg[0].lower() + msg[1:]
     return Diagnostic(f"`{where}`: {msg}", _span_for(path, located, definition, False))
@@ -257,3 +273,15 @@ def _field_word(path: tuple) -> str:
     names = [p for p in path if isinstance(p, str)]
     last = names[-1] if names else "component"
     return {"train": "dataset", "valid": "dataset", "test": "dataset"}.get(last, last)
+
+
+def _yaml_hint(span: Span, key: Span | None, path: tuple) -> str | None:
+    """`seeds:` over lines `- 1`, `- 2` reads as the sum `-1 - 2`: say what was meant."""
+    from ..language.source import lookup
+
+    source = lookup(span.file)
+    first = source.line(span.line)[span.col - 1:] if source else ""
+    if key is not None and key.line < span.line and first.startswith("-"):
+        return (f"`- item` lines are YAML, which .mt is not: write the list in brackets, "
+                f"e.g. `{path[-1] if path else 'seeds'}: [1, 2, 3]`")
+    return None

@@ -29,6 +29,7 @@ def expand(ws: Workspace, name: str) -> tuple[list[Point], list[Diagnostic]]:
         diags.append(Diagnostic(f"sweep `{name}` is over unknown experiment `{sweep.base}`",
                                 sweep.base_span, did_you_mean(sweep.base, ws.experiments)))
     axes: list[tuple[ast.Path, list[ast.Value]]] = []
+    first: dict[str, ast.Path] = {}
     for e in sweep.entries:
         if isinstance(e, ast.Section):
             diags.append(Diagnostic("a sweep axis is `path: [values]`; write `section.field: [...]`",
@@ -41,7 +42,14 @@ def expand(ws: Workspace, name: str) -> tuple[list[Point], list[Diagnostic]]:
             diags.append(Diagnostic(f"sweep axis `{e.targets[0]}` needs a non-empty list of values",
                                     e.value.span, f"write `{e.targets[0]}: [value1, value2]`"))
             continue
-        axes.append((e.targets[0], e.value.items))
+        path = e.targets[0]
+        if str(path) in first:  # the first would be silently ignored, yet stay in the labels
+            diags.append(Diagnostic(f"sweep axis `{path}` is given twice", path.span,
+                                    "give all its values in one list",
+                                    notes=[("first given here", first[str(path)].span)]))
+            continue
+        first[str(path)] = path
+        axes.append((path, e.value.items))
     if sweep.mode == "zip" and len({len(values) for _, values in axes}) > 1:
         sizes = ", ".join(f"{path} has {len(values)}" for path, values in axes)
         diags.append(Diagnostic(f"a zip sweep needs axes of one length: {sizes}", sweep.name_span,

@@ -17,7 +17,7 @@ from typing import Any
 
 from ..language import ast
 from ..language.source import Span
-from .evaluate import CallValue, EvalError, evaluate
+from .evaluate import FUNCTIONS, CallValue, EvalError, Symbol, evaluate
 
 
 @dataclass
@@ -45,6 +45,9 @@ def from_call(call: ast.Call, origin: str) -> Tree:
     t = Tree(call=(call.func, call.positional, call.span))
     for a in call.keywords:
         key = Span(a.span.file, a.span.line, a.span.col, a.span.line, a.span.col + len(a.name))
+        if a.name in t.entries:
+            raise MergeError(f"argument `{a.name}` given twice", key, "keep one of them",
+                             notes=[("first given here", t.entries[a.name].key_span)])
         t.entries[a.name] = Slot(a.value, a.value.span, key, origin)
     return t
 
@@ -60,19 +63,41 @@ def _as_tree(slot: Slot | None, key: str, key_span: Span, origin: str) -> Tree:
                      f"assign it whole with `{key}: ...` instead")
 
 
-def apply(tree: Tree, entries: list[ast.Entry], origin: str, errors: list[EvalError]) -> None:
-    """Merge entries into the tree; an entry that cannot merge is reported and skipped."""
+def apply(tree: Tree, entries: list[ast.Entry], origin: str, errors: list[EvalError],
+          written: dict | None = None, prefix: tuple = ()) -> None:
+    """Merge entries into the tree; an entry that cannot merge is reported and skipped.
+
+    One body (an experiment's, or a `{ ... }` map's) sets each key once: a second
+    `"**.weight": meta` after `"**.weight": masked` would silently replace the first, so it
+    is an error, however the two are spelt (`outer.iterations` and `outer { iterations }`).
+    Replacing is what `extends` and `--set` are for."""
+    written = {} if written is None else written
     for e in entries:
         try:
             if isinstance(e, ast.Section):
                 sub = _as_tree(tree.entries.get(e.name), e.name, e.name_span, origin)
-                apply(sub, e.entries, origin, errors)
+                apply(sub, e.entries, origin, errors, written, prefix + (e.name,))
                 tree.entries[e.name] = Slot(sub, e.span, e.name_span, origin)
             else:
                 for target in e.targets:
+                    _once(written, prefix, target)
                     assign(tree, target, e.value, origin)
         except MergeError as err:
             errors.append(err)
+
+
+def _once(written: dict, prefix: tuple, target: ast.Target) -> None:
+    if isinstance(target, ast.Selector):
+        key, shown = prefix + ((target.pattern,),), ".".join(prefix) + f'["{target.pattern}"]'
+    else:
+        index = ((target.index,),) if target.index is not None else ()
+        key = prefix + tuple(target.parts) + index
+        shown = ".".join(prefix + tuple(target.parts)) + (f'["{target.index}"]' if index else "")
+    if key in written:
+        raise MergeError(f"`{shown.removeprefix('.')}` is set twice", target.span,
+                         "keep one: the second would silently replace the first",
+                         notes=[("first set here", written[key])])
+    written[key] = target.span
 
 
 def assign(tree: Tree, target: ast.Target, value: ast.Value, origin: str) -> None:
@@ -130,6 +155,8 @@ class Located:
     key_spans: dict[tuple, Span]
     origins: dict[tuple, str]
     errors: list[EvalError]
+    # Paths whose value failed to evaluate (and is None): their type errors would only echo.
+    failed: set[tuple] = field(default_factory=set)
 
 
 def to_plain(tree: Tree) -> Located:
@@ -138,6 +165,7 @@ def to_plain(tree: Tree) -> Located:
     origins: dict[tuple, str] = {}
     resolving: list[tuple] = []
     errors: list[EvalError] = []
+    failed: set[tuple] = set()
 
     def find(parts: list[str], span: Span) -> tuple[tuple, Slot]:
         node: Any = tree
@@ -159,7 +187,7 @@ def to_plain(tree: Tree) -> Located:
 
     def lookup(name: ast.Name) -> Any:
         if len(name.parts) == 1:  # a symbol: `masked`, `second`, `kaiming_normal`
-            return name.parts[0]
+            return Symbol(name.parts[0])
         path, slot = find(name.parts, name.span)
         if path in resolving:
             raise EvalError(f"`{name.dotted}` refers to itself", name.span)
@@ -181,13 +209,24 @@ def to_plain(tree: Tree) -> Located:
             if v.call is not None:
                 func, positional, span = v.call
                 args = [plain(a.value, path + (i,), record) for i, a in enumerate(positional)]
-                return CallValue(func, args, out, span)
+                where = {i: a.value.span for i, a in enumerate(positional)}
+                where.update({k: s.span for k, s in v.entries.items()})
+                where.update({("key", k): s.key_span for k, s in v.entries.items()})
+                return CallValue(func, args, out, span, where)
             return out
         if isinstance(v, ast.List) and record:
             for i, item in enumerate(v.items):
                 spans[path + (i,)] = item.span
-        if isinstance(v, ast.Call) and v.func != "env":
-            return plain(from_call(v, ""), path, record)
+        if isinstance(v, ast.Call) and v.func != "env" and v.func not in FUNCTIONS:
+            try:
+                call = from_call(v, "")
+            except EvalError as e:
+                if not record:
+                    raise
+                errors.append(e)
+                failed.add(path)
+                return None
+            return plain(call, path, record)
         if isinstance(v, ast.List):
             return [plain(item, path + (i,), record) for i, item in enumerate(v.items)]
         if not record:  # inside a reference: the referring leaf reports the error
@@ -196,6 +235,7 @@ def to_plain(tree: Tree) -> Located:
             return evaluate(v, lookup)
         except EvalError as e:
             errors.append(e)
+            failed.add(path)
             return None
 
-    return Located(plain(tree, ()), spans, key_spans, origins, errors)
+    return Located(plain(tree, ()), spans, key_spans, origins, errors, failed)

@@ -15,4 +15,4 @@ experiment broken {
   inner { steps: 1, lr: 0.4, order: secnd }
   outer { optimizer: sgd(lr: 10, momentum: 0.9), schedule: cosine(warmup: 10), iterations: 100 }
 }
-// expect: 15:37: `inner.order` must be one of `first`, `second`, got a string ("secnd")
+// expect: 15:37: `inner.order` must be one of `first`, `second`, got `secnd`

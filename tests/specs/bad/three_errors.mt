@@ -16,5 +16,5 @@ experiment broken {
   outer { optimizer: sgd(lr: 10, momentum: 0.9), schedule: cosine(warmup: 10), itertions: 100 }
 }
 // expect: 15:18: `inner.steps` must be an integer, got a string ("one")
-// expect: 15:41: `inner.order` must be one of `first`, `second`, got a string ("secnd")
+// expect: 15:41: `inner.order` must be one of `first`, `second`, got `secnd`
 // expect: 16:80: unknown field `itertions` in `outer`

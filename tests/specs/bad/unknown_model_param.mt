@@ -15,4 +15,4 @@ experiment broken {
   inner { steps: 1, lr: 0.4 }
   outer { optimizer: sgd(lr: 10, momentum: 0.9), schedule: cosine(warmup: 10), iterations: 100 }
 }
-// expect: 10:11: `mlp` has no parameter `hiden`
+// expect: 10:15: `mlp` has no parameter `hiden`
