@@ -83,3 +83,15 @@ def test_components_need_no_torch():
             "TypeAdapter(D.Dataset).validate_python('tiered_imagenet').input_shape; "
             "assert 'torch' not in sys.modules")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+@pytest.mark.parametrize("kind", sorted(DATASETS))
+def test_docs_state_each_datasets_pixels_and_download_size_as_declared(kind):
+    from conftest import ROOT
+
+    doc = (ROOT / "docs" / "datasets.md").read_text()
+    rows = [line for line in doc.splitlines() if line.startswith("| ") and f"`{kind}`" in line.split("|")[1]]
+    facts = declaration(kind).facts
+    assert any(facts.pixels in row for row in rows), f"no pixel convention for {kind}"
+    if facts.files is not None and facts.files.size is not None:
+        assert any(facts.files.size in row for row in rows), f"no download size for {kind}"
