@@ -121,6 +121,16 @@ async def test_hover_shows_shapes_counts_and_parameter_facts(client: LanguageCli
     assert "(1, 28, 28)" in text and "| `layer1` linear | (784) | (32) | 25,120 |" in text
     assert f"{784 * 32 + 32 + 64 + 32 * 16 + 16 + 32 + 16 * 5 + 5:,} parameters" in text
 
+    # While the experiment has an error (it parses, but does not compile), its last compiled
+    # facts stay.
+    client.text_document_did_change(types.DidChangeTextDocumentParams(
+        text_document=types.VersionedTextDocumentIdentifier(uri=uri, version=2),
+        content_changes=[types.TextDocumentContentChangeWholeDocument(text=SPEC.replace("10 }", "-1 }"))]))
+    await client.wait_for_notification(types.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS)
+    assert len(client.diagnostics[uri]) == 1
+    text = await _hover(client, uri, _position(SPEC, '"head.**", "**.bias"', 2))
+    assert "| `head.weight` | (5, 16) | fixed | kaiming_normal | 0.4 |" in text
+
     # A layer inside the imported library file: the loop's layers, from an open spec using it.
     lib_text = (folder / "lib" / "models.mt").read_text()
     lib = await _open(client, folder / "lib" / "models.mt")

@@ -20,6 +20,9 @@ class Analysis:
     workspace: Workspace
     units: list[Unit] = field(default_factory=list)
     diagnostics: list[Diagnostic] = field(default_factory=list)
+    # Units of experiments that no longer compile, from the last analysis where they did:
+    # hover and completion keep their facts while the user is fixing them.
+    facts_from_before: list[Unit] = field(default_factory=list)
 
     @property
     def module(self) -> ast.Module | None:
@@ -27,7 +30,8 @@ class Analysis:
 
     @property
     def compiled(self) -> list[Compiled]:
-        return [u.compiled for u in self.units]
+        """What hover and completion know: this text's experiments, then earlier ones'."""
+        return [u.compiled for u in self.units + self.facts_from_before]
 
     def uses(self, path: Path) -> bool:
         """Whether this document is, or imports, the file at `path`."""

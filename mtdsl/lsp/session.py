@@ -43,6 +43,12 @@ class Session:
         a = analyse(path, self.texts)
         self.current[str(path)] = a
         if a.module is not None:
+            before = self.parsed.get(str(path))
+            if before is not None:  # an experiment broken mid-edit keeps its last compiled facts
+                have = {u.compiled.resolved.name for u in a.units}
+                a.facts_from_before = [u for u in before.units + before.facts_from_before
+                                       if u.compiled.resolved.name not in have
+                                       and u.compiled.resolved.name in a.workspace.experiments]
             self.parsed[str(path)] = a
         return a
 
