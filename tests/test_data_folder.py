@@ -135,6 +135,6 @@ def test_mtdsl_run_trains_and_tests_on_a_folder(images, tmp_path, monkeypatch):
     result = runner.invoke(app, ["run", str(spec), "--out", str(out)])
     assert result.exit_code == 0, result.output
     summary = json.loads((out / "result.json").read_text())
-    entry = summary["test"]["folder/test"]
+    entry = summary["test"][f"folder(path={images}, size=12)/test"]  # named by its path
     assert entry["metric"] == "accuracy" and entry["tasks"] == 20 and 0.0 <= entry["mean"] <= 1.0
     assert summary["iterations"] == 6

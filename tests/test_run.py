@@ -109,8 +109,9 @@ def test_mtdsl_test_adds_cross_domain_entries(tmp_path, monkeypatch):
                                  "--tasks", "12", "--steps", "2"])
     assert r.exit_code == 0, r.output
     test = json.loads((out / "result.json").read_text())["test"]
-    assert set(test) == {"sinusoid/test", "sinusoid/val@2steps"}
-    assert test["sinusoid/val@2steps"]["tasks"] == 12
+    tested = "sinusoid(amplitude=[0.1, 1.0])/val@2steps"  # the option that changes the data, named
+    assert set(test) == {"sinusoid/test", tested}
+    assert test[tested]["tasks"] == 12
     wrong = CliRunner().invoke(app, ["test", str(out), "--on", 'omniglot(split: "val")'])
     assert wrong.exit_code == 2 and "is classification but `data.train` is regression" in wrong.output
 
@@ -144,5 +145,5 @@ def test_an_omniglot_run_meta_tests_on_another_grayscale_folder(tmp_path, monkey
     r = CliRunner().invoke(app, ["test", str(out), "--tasks", "20", "--on",
                                  f'folder("{images}", split: "test", size: 28, channels: 1)'])
     assert r.exit_code == 0, r.output
-    entry = json.loads((out / "result.json").read_text())["test"]["folder/test"]
+    entry = json.loads((out / "result.json").read_text())["test"][f"folder(path={images}, size=28, channels=1)/test"]
     assert entry["tasks"] == 20 and 0.0 <= entry["mean"] <= 1.0

@@ -24,7 +24,7 @@ def open_source(exp: S.Experiment, ds, device, split: str | None = None):
 
 
 def label(ds) -> str:
-    return f"{ds.kind}/{ds.split}"
+    return ds.label
 
 
 def open_sources(exp: S.Experiment, device) -> Sources:

@@ -44,6 +44,33 @@ class _Declared(Strict):
     def images_per_class(self) -> int | None:
         return self.facts.images_per_class
 
+    @property
+    def label(self) -> str:
+        """How results name this dataset: `omniglot/test`, plus every option that changes
+        the data from its default, so two datasets never share a name:
+        `omniglot(channels=3)/test`, `folder(path=glyphs, size=28, channels=1)/all`."""
+        shown = []
+        fields = type(self).model_fields.items()
+        for name, field in sorted(fields, key=lambda item: not item[1].is_required()):
+            if name in _NOT_IN_LABEL:
+                continue
+            value = getattr(self, name)
+            if field.is_required() or value != field.default:
+                shown.append(f"{name}={_label_value(value)}")
+        return f"{self.kind}({', '.join(shown)})/{self.split}" if shown else f"{self.kind}/{self.split}"
+
+
+# Where the files are and how they were fetched or checked do not change the data.
+_NOT_IN_LABEL = ("kind", "split", "root", "download", "verify")
+
+
+def _label_value(value: Any) -> str:
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_label_value(v) for v in value) + "]"
+    if isinstance(value, bool):
+        return str(value).lower()
+    return str(value)
+
 
 class Omniglot(_Declared):
     """Omniglot, Vinyals split 1028/172/423 characters, each rotation its own class.

@@ -56,7 +56,7 @@ def lineage(ws: Workspace, name: str, diags: list[Diagnostic]) -> list[ast.Exper
     return list(reversed(chain))
 
 
-def merged_tree(ws: Workspace, name: str, overrides: list[str], diags: list[Diagnostic],
+def merged_tree(ws: Workspace, name: str, overrides: list, diags: list[Diagnostic],
                 assigns: list[ast.Assign] = ()) -> Tree:
     tree = Tree()
     errors: list[EvalError] = []
@@ -69,8 +69,11 @@ def merged_tree(ws: Workspace, name: str, overrides: list[str], diags: list[Diag
                 assign(tree, target, node.value, "sweep")
             except EvalError as e:
                 diags.append(e.diagnostic())
-    for n, text in enumerate(overrides, 1):
-        node, odiags = parse_override(text, f"--set({n})")
+    for n, given in enumerate(overrides, 1):
+        # An override is `PATH=VALUE`, or (where it came from, PATH=VALUE) to locate its
+        # mistakes at the option that wrote it (`mtdsl test --on`).
+        name, text = given if isinstance(given, tuple) else (f"--set({n})", given)
+        node, odiags = parse_override(text, name)
         diags += odiags
         if node is None:
             continue
