@@ -15,7 +15,8 @@ from mtdsl.cli.main import app
 from mtdsl.errors import RunError
 from mtdsl.report.aggregate import aggregate, mean_std
 from mtdsl.report.formats import to_json, to_markdown
-from mtdsl.report.runs import find_runs, read_metrics
+from mtdsl.report.rundir import read_metrics
+from mtdsl.report.runs import find_runs
 
 from report_helpers import acc, make_run, spec
 

@@ -26,10 +26,10 @@ from mtdsl.recipe.meta_train import EVAL_CHUNK
 from mtdsl.recipe.sources import open_sources
 from mtdsl.report.export import export_ticket
 from mtdsl.report.recompile import compile_run
-from mtdsl.report.runs import load_run
+from mtdsl.report.rundir import open_run
 from mtdsl.report.ticket import print_ticket
 
-from conftest import ROOT, real_data_root
+from conftest import ROOT, real_data_root, missing_data
 
 RUNS = {
     # masked, meta and fixed tensors; regression
@@ -45,7 +45,7 @@ def run_dir(request, tmp_path_factory):
     spec, overrides = RUNS[request.param]
     data = real_data_root()
     if request.param == "omniglot" and not (data / "omniglot" / "omniglot-py" / "images_background").is_dir():
-        pytest.skip(f"real Omniglot not found under {data}")
+        missing_data(f"real Omniglot not found under {data}")
     out = tmp_path_factory.mktemp(request.param) / "run"
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("MTDSL_DATA", str(data))
@@ -59,7 +59,7 @@ def run_dir(request, tmp_path_factory):
 
 def engine_learner(run_dir):
     """The engine's learner for the run, its tensors restored from final.pt."""
-    c = compile_run(load_run(run_dir))
+    c = compile_run(open_run(run_dir))
     learner = MetaLearner(CompiledModel(c.graph), c.plan, seed=json.loads((run_dir / "result.json").read_text())["seed"])
     final = torch.load(run_dir / "final.pt")
     with torch.no_grad():
@@ -143,7 +143,7 @@ def test_meta_testing_the_exported_file_gives_the_runs_result(run_dir, tmp_path,
     result = json.loads((run_dir / "result.json").read_text())
     assert recorded == result["test"] and meta["experiment"] == result["experiment"]
 
-    c = compile_run(load_run(run_dir))
+    c = compile_run(open_run(run_dir))
     module = CompiledModel(c.graph)
     (label, entry), = result["test"].items()
     n = entry["tasks"]

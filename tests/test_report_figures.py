@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from mtdsl.cli.main import app
 from mtdsl.report.figures import DPI, MASK_INCHES, PLOT_INCHES, run_figures
-from mtdsl.report.runs import load_run
+from mtdsl.report.rundir import open_run
 
 from report_helpers import acc, make_run, spec
 
@@ -66,7 +66,7 @@ def test_a_ticket_run_gets_all_three_figures(tmp_path):
     folder = make_run(tmp_path / "run", "ticket", 1, acc(0.9), metrics=ticket_metrics(),
                       tensors=mlp_tensors(), parameters=parameters(),
                       sparsity={"layer1.weight": 0.4, "layer2.weight": 0.1})
-    drawn = run_figures(load_run(folder))
+    drawn = run_figures(open_run(folder))
     assert drawn.notes == []
     names = sorted(w.path.name for w in drawn.written)
     assert names == ["inner_grad.png", "mask_layer1.weight.png", "sparsity.png"]
@@ -79,7 +79,7 @@ def test_a_ticket_run_gets_all_three_figures(tmp_path):
 def test_without_layer_history_the_final_sparsity_is_drawn_and_said(tmp_path):
     folder = make_run(tmp_path / "run", "ticket", 1, acc(0.9), metrics=ticket_metrics(layers=False),
                       sparsity={"layer1.weight": 0.4, "layer2.weight": 0.1})
-    drawn = run_figures(load_run(folder), tmp_path / "out")
+    drawn = run_figures(open_run(folder), tmp_path / "out")
     sparsity = next(w for w in drawn.written if w.path.name == "sparsity.png")
     assert "final only" in sparsity.what
     assert_png(sparsity.path, PLOT_PIXELS)
@@ -92,7 +92,7 @@ def test_a_maml_run_says_which_figures_it_cannot_have(tmp_path):
                 "layer_sparsity": {}, "inner_grad": 0.2, "seconds": i} for i in range(1, 6)]
     folder = make_run(tmp_path / "run", "maml", 1, acc(0.9), metrics=metrics,
                       tensors=mlp_tensors(masked=False), parameters=parameters())
-    drawn = run_figures(load_run(folder))
+    drawn = run_figures(open_run(folder))
     assert [w.path.name for w in drawn.written] == ["inner_grad.png"]
     texts = [n.text for n in drawn.notes]
     assert "no masked parameters, so no sparsity figure" in texts
@@ -106,7 +106,7 @@ def test_a_conv_first_layer_gets_no_mask_images(tmp_path):
                                "learned/conv1.weight:score": conv},
                       parameters=[{"name": "conv1.weight", "shape": [8, 1, 3, 3], "role": "masked",
                                    "inner_lr": 0.1, "init": "k"}])
-    drawn = run_figures(load_run(folder))
+    drawn = run_figures(open_run(folder))
     assert not any(w.path.name.startswith("mask_") for w in drawn.written)
     assert any("(8, 1, 3, 3), not a linear layer" in n.text for n in drawn.notes)
 

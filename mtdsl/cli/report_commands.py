@@ -93,10 +93,10 @@ def figures(run_dir: str = typer.Argument(..., help="a finished run folder"),
             units: int = typer.Option(64, "--units", help="mask figure: how many first-layer units to draw")) -> None:
     """Draw one run's figures: sparsity per layer, inner-loop gradient, first-layer mask."""
     from ..report.figures import run_figures
-    from ..report.runs import load_run
+    from ..report.rundir import open_run
 
     try:
-        drawn = run_figures(load_run(run_dir), out_dir, units=units)
+        drawn = run_figures(open_run(run_dir), out_dir, units=units)
     except MtdslError as e:
         _fail(e)
     _list_figures(out, drawn)

@@ -3,7 +3,6 @@ one's folder is, which are already finished — then the meta-training recipe fo
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from rich.console import Console
@@ -41,8 +40,10 @@ def plan_folders(units: list[Unit], out_dir: str | None, seed: int | None,
 
 
 def finished(folder: Path) -> dict | None:
-    path = folder / "result.json"
-    return json.loads(path.read_text()) if path.exists() else None
+    """The folder's result.json document when it holds a finished run."""
+    from ..report.rundir import RESULT, open_run
+
+    return open_run(folder).result if (folder / RESULT).is_file() else None
 
 
 def run_ref(ref: str | None, overrides: list[str], *, out_dir: str | None, seed: int | None,
@@ -82,11 +83,11 @@ def _run_all(ref, planned, units, overrides, device, console, jobs) -> list[Path
 
 
 def _run_one(unit: Unit, seed: int, folder: Path, overrides, device, console) -> None:
-    from ..recipe.meta_train import RunRequest, pick_device, run, source_of
+    from ..recipe.meta_train import MetaTraining, RunRequest, pick_device, source_of
 
     c = unit.compiled
-    run(RunRequest(c, seed, folder, overrides, pick_device(device or c.experiment.device.type),
-                   source_of(c)), console)
+    MetaTraining(RunRequest(c, seed, folder, overrides, pick_device(device or c.experiment.device.type),
+                            source_of(c)), console).run()
 
 
 # ---- --jobs N: runs in worker processes -------------------------------------------------------
@@ -144,6 +145,7 @@ def _worker_run(ref, overrides, device, index: int, seed: int, folder: str) -> s
     import io
 
     from ..errors import MtdslError
+    from ..report.rundir import OUTPUT_LOG
 
     console = Console(file=io.StringIO(), width=120)
     try:
@@ -154,28 +156,25 @@ def _worker_run(ref, overrides, device, index: int, seed: int, folder: str) -> s
         return str(e)
     finally:
         if Path(folder).is_dir():
-            (Path(folder) / "output.log").write_text(console.file.getvalue())
+            (Path(folder) / OUTPUT_LOG).write_text(console.file.getvalue())
 
 
 def _resume(folder: str, device: str | None, console: Console) -> Path:
     """Continue a run from its folder alone: its operative spec is self-contained."""
-    from ..recipe.meta_train import RunRequest, pick_device, run
-    from ..validate.loader import load
     from ..compile.compiler import compile_experiment
+    from ..recipe.meta_train import MetaTraining, RunRequest, pick_device
+    from ..report.rundir import open_run
+    from ..validate.loader import load
 
-    path = Path(folder)
-    try:
-        resolved = json.loads((path / "resolved.json").read_text())
-    except (OSError, json.JSONDecodeError) as e:
-        raise RunError(f"{path} is not a run folder (no readable resolved.json: {e})") from None
-    ws = load(path / "spec.mt")
+    run = open_run(folder, finished=False)
+    ws = load(run.spec_file)
     if ws.diagnostics:
         raise SpecError(ws.diagnostics)
-    c = compile_experiment(ws, resolved["experiment"])
+    c = compile_experiment(ws, run.resolved["experiment"])
     dev = pick_device(device or c.experiment.device.type)
     # spec.mt already holds the overrides: it compiles to the same operative text and sha256.
-    return run(RunRequest(c, resolved["seed"], path, resolved.get("overrides", []), dev, resolved["source"]),
-               console)
+    return MetaTraining(RunRequest(c, run.seed, run.path, run.resolved.get("overrides", []), dev,
+                                   run.resolved["source"]), console).run()
 
 
 def _print_overview(console: Console, results) -> None:

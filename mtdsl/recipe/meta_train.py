@@ -1,7 +1,13 @@
 """The meta-training recipe: one experiment, one seed, one run folder.
 
-  start or resume -> meta-train (live progress, metrics, validation, checkpoints)
-  -> meta-test on every test dataset -> result.json and the summary.
+  setup (open data, the folder, the learner; resume from checkpoint.pt) -> train (live
+  progress, metrics, validation, checkpoints) -> test (every test dataset) -> finish
+  (final.pt, result.json, the summary)
+
+`MetaTraining` is the same recipe in one process and in N data-parallel ones: the
+communicator it is given says which share of each meta-batch, validation and test set this
+process computes, and sums or gathers the shares. Only the main rank writes the run folder,
+prints and feeds the sinks (recipe/sinks.py).
 
 On CPU a resumed run ends with exactly the numbers of an uninterrupted one: the task
 sampler's generator, the learner (weights, scores, optimizer, IteRand generator) and the
@@ -11,7 +17,7 @@ generators seeded by the run's seed.
 
 from __future__ import annotations
 
-import json
+import io
 import math
 import time
 from dataclasses import dataclass
@@ -23,15 +29,18 @@ from rich.console import Console
 from ..compile.compiler import Compiled
 from ..compile.module import CompiledModel
 from ..compile.operative import operative_text, sha256
+from ..data.batch import TaskBatch
 from ..engine.init import seeded_generator
-from ..engine.meta import MetaLearner
+from ..engine.meta import MetaLearner, StepStats
 from ..errors import RunError
 from ..report.live import LiveDisplay
+from ..report.recompile import parameter_table
 from ..report.result import build_result, split_entry
-from ..report.rundir import RunDir, atomic_write
+from ..report.rundir import Checkpoint, FinalTensors, RunDir, open_run
 from ..report.stats import mean_ci95
 from ..report.summary import SparsityRow, print_summary
-from . import checkpoint
+from .communicator import SingleProcess
+from .sinks import Sink, open_sinks
 from .sources import open_sources
 
 # Tasks sampled and evaluated at once at validation and test: bounds memory, not results.
@@ -73,129 +82,250 @@ def resolved_document(c: Compiled) -> dict:
     """The resolved spec as JSON, for tools: every default, inherited value and override."""
     exp = c.experiment.model_dump(mode="json", exclude={"model"})
     exp["model"] = {"model": c.experiment.model.func, **c.experiment.model.kwargs}
-    return {"experiment": c.resolved.name, "spec": exp,
-            "parameters": [{"name": p.name, "shape": list(p.shape), "role": p.role,
-                            "inner_lr": p.inner_lr, "init": p.init} for p in c.plan.params]}
+    return {"experiment": c.resolved.name, "spec": exp, "parameters": parameter_table(c)}
 
 
-def evaluate(learner: MetaLearner, source, n_tasks: int, generator, metric: str) -> list[float]:
+def metric_of(c: Compiled) -> str:
+    return "accuracy" if c.plan.loss == "cross_entropy" else "mse"
+
+
+def evaluate(learner: MetaLearner, source, n_tasks: int, generator, metric: str,
+             comm=None) -> list[float]:
+    """Per-task values of `n_tasks` tasks drawn from `generator`, in drawing order. Every
+    rank draws every task (so the tasks do not depend on the world size) and evaluates its
+    share of each chunk."""
+    comm = comm or SingleProcess()
     values: list[float] = []
     for start in range(0, n_tasks, EVAL_CHUNK):
         batch = source.sample(min(EVAL_CHUNK, n_tasks - start), generator)
-        values += getattr(learner.evaluate(batch), metric).tolist()
+        mine = comm.share(batch.tasks)
+        part = getattr(learner.evaluate(share_of(batch, mine)), metric).tolist() if mine.stop > mine.start else []
+        values += comm.gather(part)
     return values
 
 
-def run(req: RunRequest, console: Console) -> Path:
-    """Run (or continue) one seed of one experiment into `req.folder`."""
-    c, plan, name, seed = req.compiled, req.compiled.plan, req.compiled.resolved.name, req.seed
-    started = time.monotonic()
-    text, sha = operative(c)
-    sources = open_sources(c.experiment, req.device)  # before the folder: missing data leaves none
-    state = _open_folder(req.folder, sha)
-    run_dir = RunDir(req.folder)
-    if state is None:
-        run_dir.write_spec(text, sha)
-        run_dir.write_json("resolved", {**resolved_document(c),
-                                        "source": req.source,
-                                        "overrides": list(req.overrides), "seed": seed, "spec_sha256": sha,
-                                        "device": _device_name(req.device), "versions": _versions()})
-    metric = "accuracy" if plan.loss == "cross_entropy" else "mse"
-    torch.manual_seed(seed)
-    learner = MetaLearner(CompiledModel(c.graph), plan, seed=seed, device=req.device, eval_chunk=25)
-    train_rng = seeded_generator(seed, "train-tasks")
-    best = None  # (validation value, learner state) when eval.checkpoint is "best"
-    elapsed = 0.0
-    if state is not None:
-        learner.load_state_dict(state["learner"])
-        train_rng.set_state(state["train_rng"])
-        torch.set_rng_state(state["torch_rng"])  # dropout draws from it
-        best, elapsed = state["best"], state["elapsed"]
-        _truncate_metrics(req.folder, learner.iteration)
-        console.print(f"[bold]{name}[/] seed {seed}: resuming at iteration {learner.iteration} in {req.folder}")
-    else:
-        console.print(f"[bold]{name}[/] seed {seed} on {req.device} -> {req.folder}")
-
-    def save_checkpoint():
-        _check_finite(learner, req.folder)  # never overwrite a good checkpoint with a bad state
-        checkpoint.save(req.folder, {"spec_sha256": sha, "learner": learner.state_dict(),
-                                     "train_rng": train_rng.get_state(), "torch_rng": torch.get_rng_state(),
-                                     "best": best, "elapsed": elapsed + time.monotonic() - started})
-
-    iterations = plan.outer.iterations
-    log_every = max(1, iterations // 1000)
-    if iterations > learner.iteration:
-        first = sources.train.sample(plan.outer.meta_batch, seeded_generator(seed, "probe"))
-        console.print(f"computing {learner.execution(first)}")
-    try:
-        with LiveDisplay(console, iterations, f"{name} s{seed}", metric) as live:
-            for it in range(learner.iteration + 1, iterations + 1):
-                try:
-                    stats = learner.meta_step(sources.train.sample(plan.outer.meta_batch, train_rng))
-                except RunError as e:
-                    raise RunError(f"{e}\nThe last good checkpoint is kept in {req.folder}; "
-                                   f"continue with --resume {req.folder} after fixing the spec.") from None
-                value = getattr(stats, metric)
-                sparsity = learner.overall_sparsity()
-                live.update(it, stats.loss, value, stats.lr, sparsity if plan.by_role("masked") else None)
-                if it % log_every == 0 or it == iterations:
-                    _check_finite(learner, req.folder)
-                    run_dir.append_metrics({"iteration": it, "loss": stats.loss, metric: value,
-                                            "lr": stats.lr, "sparsity": sparsity,
-                                            "layer_sparsity": learner.sparsity(),
-                                            "inner_grad": stats.inner_grad,
-                                            "seconds": round(elapsed + time.monotonic() - started, 3)})
-                if it % plan.eval.every == 0 or it == iterations:
-                    if sources.valid is not None:
-                        values = evaluate(learner, sources.valid, plan.eval.valid_tasks,
-                                          seeded_generator(seed, "valid-tasks"), metric)
-                        mean, ci = mean_ci95(values)
-                        live.validation(it, mean, ci)
-                        run_dir.append_metrics({"iteration": it, "valid": {"metric": metric, "mean": mean,
-                                                                           "ci95": ci, "tasks": len(values)}})
-                        better = best is None or (mean > best[0] if metric == "accuracy" else mean < best[0])
-                        if c.experiment.eval.checkpoint == "best" and better:
-                            best = (mean, _copy(learner.state_dict()))
-                    save_checkpoint()
-    except KeyboardInterrupt:
-        save_checkpoint()
-        run_dir.close()
-        raise RunError(f"interrupted at iteration {learner.iteration}; continue with "
-                       f"`mtdsl run --resume {req.folder}`") from None
-
-    if c.experiment.eval.checkpoint == "best" and best is not None:
-        learner.load_state_dict(best[1])
-        console.print(f"meta-testing the best validated state ({metric} {best[0]:.4g})")
-    test = {}
-    for label, source in sources.tests.items():
-        console.print(f"meta-testing on {label}: {plan.eval.test_tasks} tasks, {plan.inner.test_steps} inner steps")
-        values = evaluate(learner, source, plan.eval.test_tasks, seeded_generator(seed, "test-tasks"), metric)
-        test[label] = split_entry(metric, values)
-        if not math.isfinite(test[label]["mean"]):
-            raise RunError(f"meta-test on {label} gave a non-finite {metric}; the run folder {req.folder} "
-                           "keeps the training metrics and checkpoint")
-
-    masks = learner.masks()
-    run_dir.save_tensors("final", {**{f"weights/{k}": v for k, v in learner.weights.items()},
-                                   **{f"learned/{k}": v for k, v in learner.learned.items()},
-                                   **{f"masks/{k}": v for k, v in masks.items()}})
-    result = build_result(experiment=name, spec_sha256=sha, seed=seed, iterations=iterations, test=test,
-                          sparsity=learner.sparsity(),
-                          wall_seconds=round(elapsed + time.monotonic() - started, 2))
-    run_dir.write_result(result)
-    run_dir.close()
-    rows = [SparsityRow(p.name, tuple(p.shape), int(masks[p.name].sum().item()), p.numel)
-            for p in plan.by_role("masked")]
-    print_summary(console, result, rows, run_dir=req.folder)
-    return req.folder
+def share_of(batch: TaskBatch, part: slice) -> TaskBatch:
+    return TaskBatch(*(t[part] for t in (batch.support_x, batch.support_y, batch.query_x, batch.query_y)))
 
 
-def _check_finite(learner: MetaLearner, folder: Path) -> None:
-    bad = [k for k, t in learner.learned.items() if not torch.isfinite(t).all()]
-    if bad:
-        raise RunError(f"meta-training diverged at iteration {learner.iteration}: {', '.join(bad[:4])} "
-                       f"became non-finite. Lower the outer lr or the inner lrs. The last good "
-                       f"checkpoint is kept in {folder}.")
+class MetaTraining:
+    """One seed of one experiment, run (or continued) into `req.folder`.
+
+    `run()` calls setup, train, test and finish in order. Extension points: `comm` (how
+    the ranks talk), `sinks` (extra record receivers, added to those the spec asks for),
+    `checkpoint_due` / `validation_due` (when), `save_checkpoint` / `load_checkpoint`
+    (what), and `interrupted` (what a stop during training does).
+    """
+
+    def __init__(self, req: RunRequest, console: Console, *, comm=None, sinks: list[Sink] = ()):
+        self.req = req
+        self.c = req.compiled
+        self.plan = req.compiled.plan
+        self.name = req.compiled.resolved.name
+        self.seed = req.seed
+        self.comm = comm or SingleProcess()
+        self.main = self.comm.is_main
+        # Other ranks compute in silence; the main rank speaks for the run.
+        self.console = console if self.main else Console(file=io.StringIO())
+        self.extra_sinks = list(sinks)
+        self.metric = metric_of(self.c)
+        self.sinks: list[Sink] = []
+        self.best = None  # (validation value, learner state) when eval.checkpoint is "best"
+        self.elapsed_before = 0.0  # training seconds before this process started
+        self.started = time.monotonic()
+
+    # -- the whole run -------------------------------------------------------------------
+
+    def run(self) -> Path:
+        try:
+            self.setup()
+            try:
+                self.train()
+            except KeyboardInterrupt:
+                self.interrupted()
+            test = self.test()
+            return self.finish(test)
+        finally:
+            self.close()
+
+    # -- setup ---------------------------------------------------------------------------
+
+    def setup(self) -> None:
+        req = self.req
+        self.text, self.sha = operative(self.c)
+        self.sources = open_sources(self.c.experiment, req.device)  # before the folder: missing data leaves none
+        self.run_dir = RunDir(req.folder)
+        # The main rank prepares the folder; the others then read the same checkpoint.
+        state = self.comm.on_main(lambda: self.run_dir.prepare(self.sha))
+        if state is None and self.main:
+            self.run_dir.write_spec(self.text, self.sha)
+            self.run_dir.write_json("resolved", self.resolved())
+        elif state is not None and not self.main:
+            state = open_run(req.folder, finished=False).checkpoint()
+        torch.manual_seed(self.seed)
+        self.learner = MetaLearner(CompiledModel(self.c.graph), self.plan, seed=self.seed,
+                                   device=req.device, eval_chunk=25)
+        self.train_rng = seeded_generator(self.seed, "train-tasks")
+        if state is not None:
+            self.load_checkpoint(state)
+            if self.main:
+                self.run_dir.keep_metrics_until(self.learner.iteration)
+            self.console.print(f"[bold]{self.name}[/] seed {self.seed}: resuming at iteration "
+                               f"{self.learner.iteration} in {req.folder}")
+        else:
+            self.console.print(f"[bold]{self.name}[/] seed {self.seed} on {req.device} -> {req.folder}")
+        if self.main:
+            self.sinks = open_sinks(self.c.experiment, self.run_dir) + self.extra_sinks
+            resolved = open_run(req.folder, finished=False).resolved
+            for sink in self.sinks:
+                sink.start(resolved, req.folder)
+        self.announce()
+
+    def resolved(self) -> dict:
+        """resolved.json: the resolved spec and where, how and on what it ran."""
+        req = self.req
+        return {**resolved_document(self.c), "source": req.source, "overrides": list(req.overrides),
+                "seed": self.seed, "spec_sha256": self.sha, "device": _device_name(req.device),
+                **self.comm.describe(), "versions": _versions()}
+
+    def announce(self) -> None:
+        """What the run is about to compute, printed before the first step."""
+        if self.plan.outer.iterations > self.learner.iteration:
+            first = self.sources.train.sample(self.plan.outer.meta_batch, seeded_generator(self.seed, "probe"))
+            self.console.print(f"computing {self.learner.execution(first)}")
+
+    # -- train ---------------------------------------------------------------------------
+
+    def train(self) -> None:
+        iterations = self.plan.outer.iterations
+        self.log_every = max(1, iterations // 1000)
+        with LiveDisplay(self.console, iterations, f"{self.name} s{self.seed}", self.metric) as self.live:
+            for it in range(self.learner.iteration + 1, iterations + 1):
+                stats = self.step()
+                self.log_step(it, stats)
+                if self.validation_due(it):
+                    self.validate(it)
+                if self.checkpoint_due(it):
+                    self.save_checkpoint()
+
+    def step(self) -> StepStats:
+        """One outer step on the next meta-batch."""
+        batch = self.sources.train.sample(self.plan.outer.meta_batch, self.train_rng)
+        try:
+            return self.learner.meta_step(batch)
+        except RunError as e:
+            raise RunError(f"{e}\nThe last good checkpoint is kept in {self.req.folder}; "
+                           f"continue with --resume {self.req.folder} after fixing the spec.") from None
+
+    def log_step(self, it: int, stats: StepStats) -> None:
+        value = getattr(stats, self.metric)
+        sparsity = self.learner.overall_sparsity()
+        self.live.update(it, stats.loss, value, stats.lr, sparsity if self.plan.by_role("masked") else None)
+        if it % self.log_every == 0 or it == self.plan.outer.iterations:
+            self._check_finite()
+            self.emit({"iteration": it, "loss": stats.loss, self.metric: value, "lr": stats.lr,
+                       "sparsity": sparsity, "layer_sparsity": self.learner.sparsity(),
+                       "inner_grad": stats.inner_grad, "seconds": round(self.elapsed(), 3)})
+
+    def validation_due(self, it: int) -> bool:
+        return self.sources.valid is not None and (it % self.plan.eval.every == 0
+                                                   or it == self.plan.outer.iterations)
+
+    def checkpoint_due(self, it: int) -> bool:
+        return it % self.plan.eval.every == 0 or it == self.plan.outer.iterations
+
+    # -- validate ------------------------------------------------------------------------
+
+    def validate(self, it: int) -> None:
+        values = evaluate(self.learner, self.sources.valid, self.plan.eval.valid_tasks,
+                          seeded_generator(self.seed, "valid-tasks"), self.metric, self.comm)
+        mean, ci = mean_ci95(values)
+        self.live.validation(it, mean, ci)
+        self.emit({"iteration": it, "valid": {"metric": self.metric, "mean": mean, "ci95": ci,
+                                              "tasks": len(values)}})
+        better = self.best is None or (mean > self.best[0] if self.metric == "accuracy" else mean < self.best[0])
+        if self.c.experiment.eval.checkpoint == "best" and better:
+            self.best = (mean, _copy(self.learner.state_dict()))
+
+    # -- checkpoints ---------------------------------------------------------------------
+
+    def save_checkpoint(self) -> None:
+        self._check_finite()  # never overwrite a good checkpoint with a bad state
+        if not self.main:
+            return
+        path = self.run_dir.save_checkpoint(Checkpoint(
+            spec_sha256=self.sha, learner=self.learner.state_dict(), train_rng=self.train_rng.get_state(),
+            torch_rng=torch.get_rng_state(), best=self.best, elapsed=self.elapsed()))
+        for sink in self.sinks:
+            sink.artifact(path)
+
+    def load_checkpoint(self, state: Checkpoint) -> None:
+        self.learner.load_state_dict(state.learner)
+        self.train_rng.set_state(state.train_rng)
+        torch.set_rng_state(state.torch_rng)  # dropout draws from it
+        self.best, self.elapsed_before = state.best, state.elapsed
+
+    def interrupted(self) -> None:
+        """A stop during training: keep the state, say how to continue."""
+        self.save_checkpoint()
+        raise RunError(f"interrupted at iteration {self.learner.iteration}; continue with "
+                       f"`mtdsl run --resume {self.req.folder}`") from None
+
+    # -- test and finish -----------------------------------------------------------------
+
+    def test(self) -> dict:
+        if self.c.experiment.eval.checkpoint == "best" and self.best is not None:
+            self.learner.load_state_dict(self.best[1])
+            self.console.print(f"meta-testing the best validated state ({self.metric} {self.best[0]:.4g})")
+        test = {}
+        for label, source in self.sources.tests.items():
+            self.console.print(f"meta-testing on {label}: {self.plan.eval.test_tasks} tasks, "
+                               f"{self.plan.inner.test_steps} inner steps")
+            values = evaluate(self.learner, source, self.plan.eval.test_tasks,
+                              seeded_generator(self.seed, "test-tasks"), self.metric, self.comm)
+            test[label] = split_entry(self.metric, values)
+            if not math.isfinite(test[label]["mean"]):
+                raise RunError(f"meta-test on {label} gave a non-finite {self.metric}; the run folder "
+                               f"{self.req.folder} keeps the training metrics and checkpoint")
+        return test
+
+    def finish(self, test: dict) -> Path:
+        learner, masks = self.learner, self.learner.masks()
+        result = build_result(experiment=self.name, spec_sha256=self.sha, seed=self.seed,
+                              iterations=self.plan.outer.iterations, test=test, sparsity=learner.sparsity(),
+                              wall_seconds=round(self.elapsed(), 2))
+        if self.main:
+            final = self.run_dir.save_final(FinalTensors(learner.weights, learner.learned, masks))
+            written = self.run_dir.write_result(result)
+            for sink in self.sinks:
+                sink.artifact(final)
+                sink.artifact(written)
+                sink.finish(result)
+        rows = [SparsityRow(p.name, tuple(p.shape), int(masks[p.name].sum().item()), p.numel)
+                for p in self.plan.by_role("masked")]
+        print_summary(self.console, result, rows, run_dir=self.req.folder)
+        return self.req.folder
+
+    def close(self) -> None:
+        for sink in self.sinks:
+            sink.close()
+        self.sinks = []
+
+    # -- helpers -------------------------------------------------------------------------
+
+    def emit(self, record: dict) -> None:
+        for sink in self.sinks:
+            sink.record(record)
+
+    def elapsed(self) -> float:
+        return self.elapsed_before + time.monotonic() - self.started
+
+    def _check_finite(self) -> None:
+        bad = [k for k, t in self.learner.learned.items() if not torch.isfinite(t).all()]
+        if bad:
+            raise RunError(f"meta-training diverged at iteration {self.learner.iteration}: "
+                           f"{', '.join(bad[:4])} became non-finite. Lower the outer lr or the inner "
+                           f"lrs. The last good checkpoint is kept in {self.req.folder}.")
 
 
 def _device_name(device: torch.device) -> str:
@@ -221,36 +351,3 @@ def _copy(state):
     if isinstance(state, list):
         return [_copy(v) for v in state]
     return state
-
-
-def _open_folder(folder: Path, sha: str) -> dict | None:
-    """The checkpoint to continue from, or None for a fresh run (the folder is prepared)."""
-    if not folder.exists() or not any(folder.iterdir()):
-        folder.mkdir(parents=True, exist_ok=True)
-        return None
-    recorded = (folder / "spec.sha256").read_text().split()[0] if (folder / "spec.sha256").exists() else None
-    if recorded != sha:
-        raise RunError(f"{folder} holds a run of a different spec (sha256 {str(recorded)[:12]}..., "
-                       f"this one {sha[:12]}...); give a new folder with --out")
-    state = checkpoint.load(folder)
-    if state is None:  # killed before its first checkpoint: start over in the same folder
-        for leftover in ("metrics.jsonl",):
-            (folder / leftover).unlink(missing_ok=True)
-        return None
-    return state
-
-
-def _truncate_metrics(folder: Path, iteration: int) -> None:
-    """Drop metric lines written after the checkpoint: the resumed run writes them again."""
-    path = folder / "metrics.jsonl"
-    if not path.exists():
-        return
-    kept = []
-    for line in path.read_text().splitlines():
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError:  # a line cut by the kill
-            continue
-        if record.get("iteration", 0) <= iteration:
-            kept.append(line)
-    atomic_write(path, lambda f: f.write(("\n".join(kept) + "\n" if kept else "").encode()))

@@ -20,7 +20,8 @@ from typing import Any
 
 from mtdsl.errors import RunError
 from mtdsl.language.diagnostics import did_you_mean
-from mtdsl.report.runs import MISSING, Run, leaf_paths
+from mtdsl.report.rundir import MISSING, Run
+from mtdsl.report.runs import leaf_paths
 
 # Fields that say where files are, not what ran: runs differing only there are one config.
 LOCATION_FIELDS = ("root",)

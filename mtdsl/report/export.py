@@ -16,8 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mtdsl.errors import RunError
-from mtdsl.report.rundir import atomic_write
-from mtdsl.report.runs import Run, load_run
+from mtdsl.report.rundir import Run, atomic_write, open_run
 from mtdsl.report.ticket import ticket_tensors
 
 MASK_PREFIX = "masks/"
@@ -71,7 +70,7 @@ def check_loads(run: Run, values: dict) -> str:
 def export_ticket(run_dir: str | Path, out: str | Path | None = None) -> Exported:
     """Write the run's found network to `out` (.safetensors or .pt; default
     <run>/ticket.safetensors)."""
-    run = load_run(run_dir)
+    run = open_run(run_dir)
     path = Path(out) if out is not None else run.path / "ticket.safetensors"
     if path.suffix not in EXTENSIONS:
         raise RunError(f"--out {path}: the file name must end in {' or '.join(EXTENSIONS)}")

@@ -27,8 +27,7 @@ from matplotlib.figure import Figure
 
 from mtdsl.report.aggregate import Row, Table
 from mtdsl.report.formats import scale
-from mtdsl.report.rundir import atomic_write
-from mtdsl.report.runs import Run
+from mtdsl.report.rundir import FINAL, Run, atomic_write
 
 DPI = 100
 PLOT_INCHES = (6.4, 4.0)  # 640 x 400 pixels
@@ -157,7 +156,7 @@ def mask_figure(run: Run, out_dir: Path, units: int = MASK_UNITS) -> Figures:
     if name is None:
         done.notes.append(Note(str(run.path), "resolved.json lists no weight tensor, so no mask figure"))
         return done
-    mask = run.tensors().get(f"masks/{name}")
+    mask = run.final().masks.get(name)
     if mask is None:
         done.notes.append(Note(str(run.path), f"the first layer ({name}) is not masked, so no mask figure"))
         return done
@@ -196,10 +195,10 @@ def run_figures(run: Run, out_dir: str | Path | None = None, units: int = MASK_U
     done = Figures()
     done.extend(sparsity_figure(run, folder / "sparsity.png"))
     done.extend(inner_grad_figure(run, folder / "inner_grad.png"))
-    if (run.path / "final.pt").is_file():
+    if (run.path / FINAL).is_file():
         done.extend(mask_figure(run, folder, units))
     else:
-        done.notes.append(Note(str(run.path), "no final.pt, so no mask figure"))
+        done.notes.append(Note(str(run.path), f"no {FINAL}, so no mask figure"))
     return done
 
 

@@ -1,8 +1,8 @@
 """The found subnetwork of a finished run: which weights its masks keep, per tensor.
 
-final.pt holds "weights/<p>" (drawn weights of masked tensors, values of fixed ones),
-"learned/<p>" (meta-learned values) or "learned/<p>:score", and "masks/<p>"; resolved.json
-lists the parameters in model order. A tensor's role follows from which keys it has.
+resolved.json lists the parameters in model order with their roles; final.pt holds their
+tensors (report/rundir.py's FinalTensors): a masked tensor's value is its drawn weight
+times its mask, a meta tensor's its learned value, a fixed tensor's its weight.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from rich.table import Table
 from rich.text import Text
 
 from mtdsl.errors import RunError
-from mtdsl.report.runs import Run, load_run
+from mtdsl.report.rundir import FINAL, FinalTensors, RESOLVED, Run, open_run
 from mtdsl.report.summary import format_metric
 
 
@@ -32,50 +32,45 @@ class TicketParam:
         return 1.0 - self.kept / self.total if self.total else 0.0
 
 
-def parameter_names(run: Run) -> list[str]:
-    """Parameter names in model order, from resolved.json's parameter table."""
-    names = [p["name"] for p in run.parameters()]
-    if not names:
-        raise RunError(f"{run.path}/resolved.json has no parameter table, so the model's "
+def parameter_roles(run: Run) -> dict[str, str]:
+    """Parameter name -> role in model order, from resolved.json's parameter table."""
+    roles = run.roles()
+    if not roles:
+        raise RunError(f"{run.path / RESOLVED} has no parameter table, so the model's "
                        "tensors cannot be named in order")
-    return names
+    return roles
 
 
-def ticket_tensors(run: Run, tensors: dict | None = None) -> tuple[dict, dict]:
+def ticket_tensors(run: Run, final: FinalTensors | None = None) -> tuple[dict, dict]:
     """(values, masks): each parameter's value in the found network — weight * mask for a
     masked tensor, the meta-learned or fixed value otherwise — and each masked tensor's
     mask as a bool tensor, both keyed by parameter name."""
-    tensors = run.tensors() if tensors is None else tensors
+    final = run.final() if final is None else final
     values, masks = {}, {}
-    for name in parameter_names(run):
-        if f"masks/{name}" in tensors:
-            mask = tensors[f"masks/{name}"]
-            values[name] = (tensors[f"weights/{name}"] * mask).contiguous()
-            masks[name] = mask.bool().contiguous()
-        elif f"learned/{name}" in tensors:
-            values[name] = tensors[f"learned/{name}"].contiguous()
-        elif f"weights/{name}" in tensors:
-            values[name] = tensors[f"weights/{name}"].contiguous()
+    for name, role in parameter_roles(run).items():
+        group = {"masked": final.masks, "meta": final.learned}.get(role, final.weights)
+        if name not in group or (role == "masked" and name not in final.weights):
+            raise RunError(f"{run.path / FINAL} has no {role} tensor for parameter {name!r}; "
+                           f"it does not belong to this run's {RESOLVED}")
+        if role == "masked":
+            values[name] = (final.weights[name] * final.masks[name]).contiguous()
+            masks[name] = final.masks[name].bool().contiguous()
         else:
-            raise RunError(f"{run.path / 'final.pt'} has no tensor for parameter {name!r}; "
-                           "it does not belong to this run's resolved.json")
+            values[name] = group[name].contiguous()
     return values, masks
 
 
-def ticket_params(run: Run, tensors: dict | None = None) -> list[TicketParam]:
-    tensors = run.tensors() if tensors is None else tensors
-    values, masks = ticket_tensors(run, tensors)
-    rows = []
-    for name, value in values.items():
-        role = ("masked" if name in masks else "meta" if f"learned/{name}" in tensors else "fixed")
-        kept = int(masks[name].sum()) if name in masks else value.numel()
-        rows.append(TicketParam(name, tuple(value.shape), role, kept, value.numel()))
-    return rows
+def ticket_params(run: Run, final: FinalTensors | None = None) -> list[TicketParam]:
+    values, masks = ticket_tensors(run, final)
+    roles = parameter_roles(run)
+    return [TicketParam(name, tuple(value.shape), roles[name],
+                        int(masks[name].sum()) if name in masks else value.numel(), value.numel())
+            for name, value in values.items()]
 
 
 def print_ticket(console: Console, run_dir: str | Path) -> None:
     """`mtdsl show RUN_DIR`: the subnetwork's per-tensor sparsity and parameter counts."""
-    run = load_run(run_dir)
+    run = open_run(run_dir)
     rows = ticket_params(run)
     masked = [p for p in rows if p.role == "masked"]
     what = "the found subnetwork" if masked else "the meta-learned network (no masks)"
