@@ -1,4 +1,6 @@
-"""Shared test settings: where the real data is, and the repository root."""
+"""Shared test settings: where the real data is, the repository root, and what a missing
+dataset means: a skip on a developer's machine, a failure in CI (CI=true), so a CI run
+without its data cannot pass by skipping every test that needs it."""
 
 from __future__ import annotations
 
@@ -8,6 +10,14 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
+IN_CI = os.environ.get("CI", "").strip().lower() in ("1", "true", "yes")
+
+
+def missing_data(reason: str, module: bool = False) -> None:
+    """Skip, or in CI fail, a test (or, with `module`, a whole test module) for want of data."""
+    if IN_CI:
+        pytest.fail(f"{reason}; CI=true requires the real data (set MTDSL_DATA)", pytrace=False)
+    pytest.skip(reason, allow_module_level=module)
 
 
 def real_data_root() -> Path:
@@ -20,5 +30,5 @@ def real_data_root() -> Path:
 def omniglot_root() -> Path:
     root = real_data_root()
     if not (root / "omniglot" / "omniglot-py" / "images_background").is_dir():
-        pytest.skip(f"real Omniglot not found under {root}")
+        missing_data(f"real Omniglot not found under {root}")
     return root

@@ -14,12 +14,13 @@ import torch
 from mtdsl.data.omniglot import load_omniglot
 from mtdsl.data.registry import declaration, open_dataset
 
+from conftest import missing_data
+
 REPO = Path(__file__).resolve().parents[1]
 ROOT = REPO / os.path.expanduser(os.environ.get("MTDSL_DATA", "../shared/data"))
 
-pytestmark = pytest.mark.skipif(not (ROOT / "omniglot" / "omniglot-py").is_dir() and
-                                not (ROOT / "omniglot-py").is_dir(),
-                                reason=f"no Omniglot under {ROOT}")
+if not (ROOT / "omniglot" / "omniglot-py").is_dir() and not (ROOT / "omniglot-py").is_dir():
+    missing_data(f"no Omniglot under {ROOT}", module=True)
 
 
 @pytest.fixture(scope="module")

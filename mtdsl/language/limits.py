@@ -9,7 +9,7 @@ from __future__ import annotations
 
 # A spec file's size. Parsing costs tens of microseconds per token, so this keeps the
 # slowest possible parse to about a second.
-MAX_FILE_BYTES = 256 * 1024
+MAX_FILE_BYTES = 128 * 1024
 
 # Brackets open at once, and the depth of the syntax tree (a long `1 + 1 + ...` or
 # `- - - 1` is deep without brackets). Every later stage walks the tree recursively.

@@ -102,28 +102,37 @@ _BRACKETS = re.compile(r'"(?:[^"\\\n]|\\.)*"?|//[^\n]*|[][(){}]')
 
 
 def _prescan(source: Source) -> Diagnostic | None:
-    """What a quick scan finds before the parser runs: a closing bracket with nothing open,
-    brackets nested beyond `MAX_BRACKETS`, a file over `MAX_FILE_BYTES`. Cheap on any input,
-    so a huge or pathological file is diagnosed at once instead of parsed for minutes."""
-    text, depth = source.text, 0
+    """What a quick scan finds before the parser runs: a closing bracket that closes nothing
+    open, brackets nested beyond `MAX_BRACKETS`, a file over `MAX_FILE_BYTES`. Cheap on any
+    input, so a huge or pathological file is diagnosed at once instead of parsed for minutes."""
+    text, stack = source.text, []
     for m in _BRACKETS.finditer(text):
         ch = m.group()
         if ch in "([{":
-            depth += 1
-            if depth > MAX_BRACKETS:
+            stack.append(m.start())
+            if len(stack) > MAX_BRACKETS:
                 return Diagnostic(f"brackets nested more than {MAX_BRACKETS} deep", _at(source, m.start()),
                                   "flatten the value: give inner parts their own fields and refer to them")
         elif ch in ")]}":
-            if depth == 0:
+            if not stack:
                 return Diagnostic(f"unmatched `{ch}`: no bracket is open here", _at(source, m.start()),
                                   "remove it, or add the opening bracket it closes")
-            depth -= 1
+            opener = text[stack[-1]]
+            if _CLOSES[ch] != opener:
+                at = _at(source, stack[-1])
+                return Diagnostic(f"unmatched `{ch}`: the innermost open bracket is the `{opener}` at "
+                                  f"{at.line}:{at.col}", _at(source, m.start()),
+                                  f"remove it, or close the `{opener}` first")
+            stack.pop()
     size = len(text.encode("utf-8", "surrogatepass"))
     if size > MAX_FILE_BYTES:
         return Diagnostic(f"`{source.name}` is {size / 1024:,.0f} KiB; a spec file is at most "
                           f"{MAX_FILE_BYTES // 1024} KiB", _at(source, 0),
                           "split it into files that import one another")
     return None
+
+
+_CLOSES = {")": "(", "]": "[", "}": "{"}
 
 
 def _at(source: Source, pos: int) -> Span:
@@ -345,7 +354,6 @@ class _Build(Transformer):
     sub = _binop("-")
     mul = _binop("*")
     div = _binop("/")
-    floordiv = _binop("//")
     mod = _binop("%")
 
     @v_args(meta=True)

@@ -19,7 +19,7 @@ from . import ast
 
 WIDTH = 88
 INDENT = "  "
-_PRECEDENCE = {"+": 1, "-": 1, "*": 2, "/": 2, "//": 2, "%": 2}
+_PRECEDENCE = {"+": 1, "-": 1, "*": 2, "/": 2, "%": 2}
 
 
 # ---- values (shared with the operative-spec writer) ------------------------------------------
@@ -143,7 +143,7 @@ def _ensure_blank(w: _Writer) -> None:
 
 
 def _blank_lines(text: str) -> set[int]:
-    return {i for i, line in enumerate(text.splitlines(), 1) if not line.strip()}
+    return {i for i, line in enumerate(text.split("\n"), 1) if not line.strip()}
 
 
 def _body_item(w: _Writer, item) -> None:

@@ -150,14 +150,14 @@ def _bounded(v: Any, span: Span) -> Any:
 
 def _range(*args):
     if len(args) == 3 and args[2] == 0:
-        raise ValueError("range's step must not be 0")
+        raise ValueError("the step must not be 0")
     r = range(*args)
     try:
         n = len(r)
     except OverflowError:
         n = MAX_LIST + 1
     if n > MAX_LIST:
-        raise ValueError(f"range has more than {MAX_LIST:,} elements")
+        raise ValueError(f"more than {MAX_LIST:,} elements")
     return list(r)
 
 
@@ -178,7 +178,8 @@ def _extreme(pick):
 # Built-in functions, evaluated where they are written (a model body or an experiment):
 # (function, fewest and most arguments, what each argument must be).
 FUNCTIONS = {"range": (_range, 1, 3, "int"), "len": (len, 1, 1, "list"),
-             "min": (_extreme(min), 1, 8, "number"), "max": (_extreme(max), 1, 8, "number")}
+             "min": (_extreme(min), 1, 8, "number"), "max": (_extreme(max), 1, 8, "number"),
+             "floor": (math.floor, 1, 1, "scalar")}
 
 
 def _builtin(node: ast.Call, lookup: Lookup) -> Any:
@@ -188,11 +189,12 @@ def _builtin(node: ast.Call, lookup: Lookup) -> Any:
                         + " positional argument" + ("s" if hi > 1 else ""), node.span)
     args = [_eval(a.value, lookup) for a in node.args]
     ok = {"int": lambda v: isinstance(v, int) and not isinstance(v, bool),
+          "scalar": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
           "list": lambda v: isinstance(v, list),
           "number": lambda v: isinstance(v, (int, float, list)) and not isinstance(v, bool)}[want]
     for a, v in zip(node.args, args):
         if not ok(v):
-            raise EvalError(f"{node.func} needs {'an integer' if want == 'int' else 'a ' + want}, "
+            raise EvalError(f"{node.func} needs {'an integer' if want == 'int' else 'a number' if want == 'scalar' else 'a ' + want}, "
                             f"got {describe(v)}", a.span)
     try:
         return fn(*args)
@@ -229,10 +231,10 @@ def _binop(node: ast.BinOp, a, b):
         return Text(a + b)
     _need_number(a, node.left, node.op)
     _need_number(b, node.right, node.op)
-    if node.op in ("/", "//", "%") and b == 0:
+    if node.op in ("/", "%") and b == 0:
         raise EvalError("division by zero", node.right.span)
     ops = {"+": lambda: a + b, "-": lambda: a - b, "*": lambda: a * b, "/": lambda: a / b,
-           "//": lambda: a // b, "%": lambda: a % b}
+           "%": lambda: a % b}
     try:
         return ops[node.op]()
     except ArithmeticError as e:  # e.g. a float overflowing

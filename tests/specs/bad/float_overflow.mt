@@ -1,0 +1,18 @@
+import "../../../specs/lib/models.mt"
+
+experiment broken {
+  data {
+    root  = env("MTDSL_DATA", default: "~/.cache/mtdsl")
+    train = omniglot(split: "train")
+    test  = omniglot(split: "test")
+  }
+  task { ways: 5, shots: 1, queries: 5 }
+  model = mlp(hidden: [64, 64], classes: task.ways)
+  params {
+    "**.weight": masked
+    "head.**", "**.bias", "**.bn.**": fixed
+  }
+  inner { steps: 1, lr: 1e308 * 10 }
+  outer { optimizer: sgd(lr: 10, momentum: 0.9), schedule: cosine(warmup: 10), iterations: 100 }
+}
+// expect: 15:25: result is not a finite number
