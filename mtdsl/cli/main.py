@@ -120,15 +120,24 @@ def run(ref: Optional[str] = typer.Argument(None, help="spec file, or file.mt::e
         seed: Optional[int] = typer.Option(None, "--seed", help="run this seed only"),
         device: Optional[str] = typer.Option(None, "--device", help="cpu, cuda or auto"),
         resume: Optional[str] = typer.Option(None, "--resume", help="continue the run in this folder"),
-        jobs: int = typer.Option(1, "--jobs", min=1, help="runs in parallel processes (one per GPU with several)")) -> None:
+        jobs: int = typer.Option(1, "--jobs", min=1, help="runs in parallel processes (one per GPU with several)"),
+        log: Optional[str] = typer.Option(None, "--log", help="also log to experiment trackers: tensorboard, "
+                                          "mlflow, or both comma-separated (besides the spec's `log`)")) -> None:
     """Meta-train an experiment (every seed, every sweep point), meta-test it, write run folders."""
+    from ..report.trackers import parse_log_option
     from .run import run_ref
 
     if (ref is None) == (resume is None):
         err.print("error: give a spec to run, or --resume RUN_DIR", style="bold red")
         raise typer.Exit(2)
     try:
-        run_ref(ref, set_, out_dir=out_dir, seed=seed, device=device, console=out, resume=resume, jobs=jobs)
+        trackers = parse_log_option(log)
+    except ValueError as e:
+        err.print(f"error: {e}", style="bold red", markup=False)
+        raise typer.Exit(2)
+    try:
+        run_ref(ref, set_, out_dir=out_dir, seed=seed, device=device, console=out, resume=resume, jobs=jobs,
+                log=trackers)
     except MtdslError as e:
         _fail(e)
     except KeyboardInterrupt:

@@ -47,21 +47,26 @@ def finished(folder: Path) -> dict | None:
 
 
 def run_ref(ref: str | None, overrides: list[str], *, out_dir: str | None, seed: int | None,
-            device: str | None, console: Console, resume: str | None = None, jobs: int = 1) -> list[Path]:
+            device: str | None, console: Console, resume: str | None = None, jobs: int = 1,
+            log: tuple[str, ...] = ()) -> list[Path]:
+    """`log`: experiment trackers to log to besides those the specs ask for (--log)."""
+    from ..report.trackers import check_installed, wanted
+
     if resume is not None:
-        return [_resume(resume, device, console)]
+        return [_resume(resume, device, console, log)]
     units = compile_units(ref, overrides)
+    check_installed(tuple({t for u in units for t in wanted(u.compiled.experiment, log)}))
     created: list[Path] = []
     planned = plan_folders(units, out_dir, seed, created)
     try:
-        return _run_all(ref, planned, units, overrides, device, console, jobs)
+        return _run_all(ref, planned, units, overrides, device, console, jobs, log)
     finally:  # a run that failed before writing anything leaves no empty folders behind
         for folder in [f for _, _, f in reversed(planned)] + created:
             if folder.is_dir() and not any(folder.iterdir()):
                 folder.rmdir()
 
 
-def _run_all(ref, planned, units, overrides, device, console, jobs) -> list[Path]:
+def _run_all(ref, planned, units, overrides, device, console, jobs, log) -> list[Path]:
     from ..recipe.meta_train import operative
 
     todo = []
@@ -72,27 +77,29 @@ def _run_all(ref, planned, units, overrides, device, console, jobs) -> list[Path
         else:
             todo.append((units.index(unit), s, folder))
     if jobs > 1 and len(todo) > 1:
-        _in_parallel(ref, overrides, device, todo, jobs, console)
+        _in_parallel(ref, overrides, device, todo, jobs, console, log)
     else:
         for index, s, folder in todo:
-            _run_one(units[index], s, folder, overrides, device, console)
+            _run_one(units[index], s, folder, overrides, device, console, log)
     results = [(unit, s, folder, finished(folder)) for unit, s, folder in planned]
     if len(results) > 1:
         _print_overview(console, results)
     return [folder for _, _, folder, _ in results]
 
 
-def _run_one(unit: Unit, seed: int, folder: Path, overrides, device, console) -> None:
+def _run_one(unit: Unit, seed: int, folder: Path, overrides, device, console, log=()) -> None:
     from ..recipe.meta_train import MetaTraining, RunRequest, pick_device, source_of
+    from ..report.trackers import for_run
 
     c = unit.compiled
+    trackers = for_run(c.experiment, log, unit.group, unit.label, seed, folder)
     MetaTraining(RunRequest(c, seed, folder, overrides, pick_device(device or c.experiment.device.type),
-                            source_of(c)), console).run()
+                            source_of(c)), console, sinks=trackers).run()
 
 
 # ---- --jobs N: runs in worker processes -------------------------------------------------------
 
-def _in_parallel(ref, overrides, device, todo, jobs: int, console: Console) -> None:
+def _in_parallel(ref, overrides, device, todo, jobs: int, console: Console, log=()) -> None:
     """Each run in its own process (spawned, so CUDA starts clean), N at a time; on a machine
     with several GPUs each worker holds one. A worker's output goes to `output.log` in its
     run folder; this process reports starts, ends and failures."""
@@ -105,7 +112,7 @@ def _in_parallel(ref, overrides, device, todo, jobs: int, console: Console) -> N
         gpus.put(gpu)
     failures = []
     with ProcessPoolExecutor(jobs, mp_context=context, initializer=_worker_start, initargs=(gpus, jobs)) as pool:
-        futures = {pool.submit(_worker_run, ref, overrides, device, i, s, str(f)): f for i, s, f in todo}
+        futures = {pool.submit(_worker_run, ref, overrides, device, i, s, str(f), log): f for i, s, f in todo}
         console.print(f"running {len(todo)} runs, {jobs} at a time")
         for future in as_completed(futures):
             folder = futures[future]
@@ -139,7 +146,7 @@ def _worker_start(gpus, jobs: int) -> None:
     torch.set_num_threads(max(1, (os.cpu_count() or 1) // jobs))
 
 
-def _worker_run(ref, overrides, device, index: int, seed: int, folder: str) -> str | None:
+def _worker_run(ref, overrides, device, index: int, seed: int, folder: str, log=()) -> str | None:
     """One run in a worker; returns an error message instead of raising, so one failed run
     does not stop the others."""
     import io
@@ -150,7 +157,7 @@ def _worker_run(ref, overrides, device, index: int, seed: int, folder: str) -> s
     console = Console(file=io.StringIO(), width=120)
     try:
         unit = compile_units(ref, overrides)[index]
-        _run_one(unit, seed, Path(folder), overrides, device, console)
+        _run_one(unit, seed, Path(folder), overrides, device, console, log)
         return None
     except MtdslError as e:
         return str(e)
@@ -159,11 +166,12 @@ def _worker_run(ref, overrides, device, index: int, seed: int, folder: str) -> s
             (Path(folder) / OUTPUT_LOG).write_text(console.file.getvalue())
 
 
-def _resume(folder: str, device: str | None, console: Console) -> Path:
+def _resume(folder: str, device: str | None, console: Console, log=()) -> Path:
     """Continue a run from its folder alone: its operative spec is self-contained."""
     from ..compile.compiler import compile_experiment
     from ..recipe.meta_train import MetaTraining, RunRequest, pick_device
     from ..report.rundir import open_run
+    from ..report.trackers import check_installed, for_resumed, wanted
     from ..validate.loader import load
 
     run = open_run(folder, finished=False)
@@ -172,9 +180,11 @@ def _resume(folder: str, device: str | None, console: Console) -> Path:
         raise SpecError(ws.diagnostics)
     c = compile_experiment(ws, run.resolved["experiment"])
     dev = pick_device(device or c.experiment.device.type)
+    check_installed(wanted(c.experiment, log))
+    trackers = for_resumed(c.experiment, log, run.resolved["experiment"], run.seed, run.path)
     # spec.mt already holds the overrides: it compiles to the same operative text and sha256.
     return MetaTraining(RunRequest(c, run.seed, run.path, run.resolved.get("overrides", []), dev,
-                                   run.resolved["source"]), console).run()
+                                   run.resolved["source"]), console, sinks=trackers).run()
 
 
 def _print_overview(console: Console, results) -> None:

@@ -178,6 +178,14 @@ class Device(Strict):
         return v
 
 
+class Log(Strict):
+    """Experiment trackers that receive each run besides its folder (docs/reports.md):
+    metrics, the resolved spec as parameters, spec.mt and figures as artifacts."""
+
+    tensorboard: bool = False
+    mlflow: bool = False
+
+
 def _device(v: Any) -> Any:
     """`device: cpu` is short for `device { type: cpu }`."""
     return {"type": v} if isinstance(v, str) else v
@@ -197,6 +205,7 @@ class Experiment(Strict):
     inner: Inner
     outer: Outer
     eval: Eval = Eval()
+    log: Log | None = None  # left out of the operative spec when absent (run hashes unchanged)
 
     @model_validator(mode="after")
     def _queries_default(self):
