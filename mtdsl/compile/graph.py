@@ -18,6 +18,7 @@ from typing import Any, Union
 from ..errors import SpecError
 from ..language import ast
 from ..language.diagnostics import Diagnostic, did_you_mean
+from ..language.limits import MAX_LAYERS
 from ..language.source import Span
 from ..validate.evaluate import CallValue, EvalError, describe, evaluate
 from .layers import KINDS, REQUIRED, LayerKind, ShapeError, fmt_shape
@@ -106,6 +107,7 @@ class _Builder:
     def __init__(self, models: dict[str, ast.ModelDef]):
         self.models = models
         self.depth = 0
+        self.layers = 0
 
     # -- calls of definitions --------------------------------------------------------------
 
@@ -237,6 +239,10 @@ class _Builder:
             spans = {i: self.blame(a.value, env) for i, a in enumerate(call.positional)}
             spans.update({a.name: self.blame(a.value, env) for a in call.keywords})
             return self.invoke(call.func, args, kwargs, call.span, scope, shape, arg_spans=spans)
+        self.layers += 1
+        if self.layers > MAX_LAYERS:
+            raise _Fail(Diagnostic(f"the model expands to more than {MAX_LAYERS:,} layers", call.span,
+                                   "check the loops that repeat this layer"))
         kind = KINDS.get(call.func)
         if kind is None:
             raise _Fail(Diagnostic(f"unknown layer `{call.func}`", call.span,

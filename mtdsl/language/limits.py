@@ -24,6 +24,10 @@ MAX_INT = 2**63 - 1
 MAX_LIST = 100_000
 MAX_WORK = 1_000_000
 
+# Layers one model may expand to (`for i in range(1000) { for j in range(1000) { ... } }`).
+# The largest shipped network, WRN-28-10, has 89.
+MAX_LAYERS = 10_000
+
 # References followed inside one another (`a: b.x`, `b: c.y`, ...).
 MAX_REFERENCE_DEPTH = 32
 
