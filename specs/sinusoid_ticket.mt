@@ -14,7 +14,9 @@ experiment sinusoid_ticket {
   task { shots: 5, queries: 5 }
 
   model: sine_mlp(hidden: 40)
-  init { "**": torch_default }  // torch's Linear default, as the paper's sinusoid code uses
+  // torch's Linear default for what stays unmasked, as the public sinusoid code leaves it;
+  // the masked hidden weight is drawn from mask.weights, as the public code re-draws it
+  init { "layer1.**", "head.**", "**.bias": torch_default }
 
   params {
     "layer2.weight": masked  // the 40x40 hidden weight
@@ -22,7 +24,7 @@ experiment sinusoid_ticket {
   }
 
   mask {
-
+    weights: kaiming_normal  // the public code's init_mode for masked weights (and IteRand's re-draws)
     iterand { every: 1000, prob: 1.0 }
   }
 

@@ -29,7 +29,7 @@ def _fail(e: MtdslError, fmt: str = "text") -> None:
             for d in e.diagnostics:
                 err.print(_highlighted(d.render()) if err.is_terminal else d.render(), markup=False,
                           soft_wrap=True)
-            n = len(e.diagnostics)
+            n = sum(d.severity == "error" for d in e.diagnostics)
             err.print(f"{n} error{'s' * (n != 1)}", style="bold red")
     else:
         err.print(f"error: {e}", style="bold red", markup=False, soft_wrap=True)
@@ -76,17 +76,25 @@ def check(files: List[str] = typer.Argument(..., help="spec files, or file.mt::e
         raise typer.Exit(2)
 
     problems: list = []
+    warnings: list = []
     count = 0
     for ref in files:
         try:
-            count += len(compile_ref(ref, set_))
+            compiled = compile_ref(ref, set_)
+            count += len(compiled)
+            warnings += [w for c in compiled for w in c.warnings if w not in warnings]
         except SpecError as e:
             problems += e.diagnostics
     if problems:
-        _fail(SpecError(problems), format)
+        _fail(SpecError(warnings + problems), format)
     if format == "json":
-        print("[]")
+        print(json.dumps([d.to_json() for d in warnings], indent=2))
+    elif format == "github":
+        for d in warnings:
+            print(d.to_github())
     else:
+        for d in warnings:
+            err.print(_highlighted(d.render()) if err.is_terminal else d.render(), markup=False, soft_wrap=True)
         out.print(f"ok: {count} experiment{'s' * (count != 1)} in {len(files)} file{'s' * (len(files) != 1)}")
 
 

@@ -46,7 +46,12 @@ def print_compiled(console: Console, c: Compiled, point: str | None = None) -> N
     console.print("meta-learned: " + " and ".join(learned))
     o, i, m = plan.outer, plan.inner, plan.mask
     if by_role["masked"]:
-        console.print(f"mask: weights {exp.mask.weights}, scores {m.scores_init}, threshold at sparsity "
+        masked = [p for p in plan.params if p.role == "masked"]
+        other = [p for p in masked if p.init != exp.mask.weights]
+        weights = exp.mask.weights if not other else (
+            ", ".join(sorted({p.init for p in masked})) + f" (`init` overrides mask.weights "
+            f"{exp.mask.weights} for {len(other)} of {len(masked)} masked tensors)")
+        console.print(f"mask: weights {weights}, scores {m.scores_init}, threshold at sparsity "
                       f"{m.sparsity:g}" + (f", IteRand every {m.iterand_every} (p={m.iterand_prob:g})"
                                            if m.iterand_every else ""))
     console.print(f"inner: {i.steps} step(s) in training, {i.test_steps} at test, {i.order} order")

@@ -6,7 +6,7 @@ Nothing here imports torch: `mtdsl check` and `mtdsl show` run the whole compile
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ..errors import SpecError
 from ..language.diagnostics import Diagnostic, did_you_mean, sort_key
@@ -26,6 +26,8 @@ class Compiled:
     resolved: Resolved
     graph: Graph
     plan: Plan
+    # Diagnostics of severity "warning": the spec compiles, but says something it does not do.
+    warnings: list[Diagnostic] = field(default_factory=list)
 
     @property
     def experiment(self) -> S.Experiment:
@@ -61,7 +63,31 @@ def compile_experiment(ws: Workspace, name: str, overrides: list[str] = (),
                              inits.get(p.name) or (exp.mask.weights if roles[p.name] == "masked" else p.init),
                              fan_in=p.fan_in)
                    for p in graph.params)
-    return Compiled(resolved, graph, _plan(exp, params))
+    return Compiled(resolved, graph, _plan(exp, params), _mask_weights_unused(resolved, params))
+
+
+def _mask_weights_unused(resolved: Resolved, params: tuple[ParamPlan, ...]) -> list[Diagnostic]:
+    """A warning when `init` selectors take every masked tensor, so `mask.weights` draws none."""
+    exp = resolved.experiment
+    masked = [p.name for p in params if p.role == "masked"]
+    patterns = list(exp.init)
+    winners = {n: selectors.resolve(n, patterns)[0] for n in masked}
+    if not masked or any(w is None for w in winners.values()):
+        return []
+    spans = resolved.located.key_spans
+    set_here = spans.get(("mask", "weights"))
+    inits = sorted({exp.init[w] for w in winners.values()})
+    what = (f"`mask.weights: {exp.mask.weights}` is set" if set_here
+            else f"`mask.weights` defaults to {exp.mask.weights}")
+    where = set_here or spans.get(("init", winners[masked[0]]))
+    return [Diagnostic(
+        f"{what} but `init` overrides it for every masked tensor: {_names(masked)} "
+        f"{'are' if len(masked) > 1 else 'is'} drawn from {', '.join(inits)}", where,
+        f"narrow the `init` selectors to the unmasked tensors, or set `mask.weights: {inits[0]}`",
+        severity="warning",
+        notes=[(f'"{w}" in `init` takes {", ".join(n for n in masked if winners[n] == w)}',
+                spans.get(("init", w))) for w in dict.fromkeys(winners.values())
+               if spans.get(("init", w)) != where])]
 
 
 def _model_diagnostics(ws: Workspace, located) -> list[Diagnostic]:

@@ -56,7 +56,7 @@ class Task(Strict):
 
 
 Role = Literal["masked", "meta", "fixed"]
-WeightInit = Literal["kaiming_normal", "kaiming_uniform", "constant", "signed_constant"]
+WeightInit = Literal["kaiming_normal", "kaiming_uniform", "constant", "signed_constant", "torch_default"]
 Init = Literal["kaiming_normal", "kaiming_uniform", "constant", "signed_constant", "zeros", "ones",
                "torch_default"]
 
