@@ -1,32 +1,30 @@
 """mtdsl's engine against learn2learn's MAML, the base of the public Meta-ticket code: the
-same network, initial values and tasks, the meta-gradient of one meta-batch (second order).
-Both are timed in one process, interleaved, and the median per-round ratio is reported,
-because this machine's load varies. The two gradients are checked equal first, so the
-comparison is between two computations of the same numbers.
+same network, initial values and tasks, the meta-gradient of one meta-batch (5-way 5-shot,
+15 queries, one inner step, second order) for meta-batches of 4 and 32. The gradients are
+checked equal first, so the comparison is between two computations of the same numbers;
+then mtdsl (stacked, and eager: vmap) and learn2learn are timed interleaved in one process.
 
-    .venv/bin/python benchmarks/bench_vs_learn2learn.py [--rounds 15] [--device cuda]
+    .venv/bin/python benchmarks/bench_vs_learn2learn.py [--rounds 9] [--device cuda]
 
-Not a test. A ratio above 1 means mtdsl is faster.
+Writes benchmarks/results/vs_learn2learn.json. A ratio above 1 means mtdsl is faster.
 """
 
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 
 import learn2learn as l2l
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from mtdsl.compile.plan import (EvalPlan, InnerPlan, MaskPlan, OuterPlan, ParamPlan, Plan, TaskPlan)
+from common import (MAML, compile_spec, interleaved, learner, omniglot_mlp, set_threads, table,
+                    tasks_for, write_result)
 from mtdsl.data.batch import TaskBatch
-from mtdsl.engine import MetaLearner
 
 
 class Mlp(nn.Module):
-    """The paper's Omniglot MLP, with its parameter names as mtdsl compiles them."""
+    """The paper's Omniglot MLP written as plain torch modules, for learn2learn."""
 
     def __init__(self, sizes=(784, 256, 128, 64, 64), ways=5):
         super().__init__()
@@ -40,65 +38,66 @@ class Mlp(nn.Module):
             x = F.relu(norm(layer(x)))
         return self.head(x)
 
+    def in_compiled_order(self):
+        """Parameters in the order mtdsl's compiled MLP names them: per layer weight, bias,
+        bn.weight, bn.bias; then the head."""
+        for layer, norm in zip(self.layers, self.norms):
+            yield from (layer.weight, layer.bias, norm.weight, norm.bias)
+        yield from (self.head.weight, self.head.bias)
 
-def maml_plan(model: nn.Module, lr: float, tasks: int, tasks_in: str) -> Plan:
-    params = tuple(ParamPlan(n, tuple(p.shape), "meta", lr, "kaiming_normal" if p.dim() > 1 else "zeros")
-                   for n, p in model.named_parameters())
-    return Plan(params, MaskPlan(), InnerPlan(1, 1, "second"),
-                OuterPlan(iterations=1, meta_batch=tasks, tasks_in=tasks_in), TaskPlan(5, 5, 5), EvalPlan(),
-                "cross_entropy")
 
-
-def l2l_gradients(maml, batch: TaskBatch) -> dict[str, torch.Tensor]:
+def l2l_gradients(maml, batch: TaskBatch) -> list[torch.Tensor]:
     maml.zero_grad()
     for i in range(batch.tasks):
-        learner = maml.clone()
-        learner.adapt(F.cross_entropy(learner(batch.support_x[i]), batch.support_y[i]))
-        (F.cross_entropy(learner(batch.query_x[i]), batch.query_y[i]) / batch.tasks).backward()
-    return {n: p.grad.clone() for n, p in maml.module.named_parameters()}
+        clone = maml.clone()
+        clone.adapt(F.cross_entropy(clone(batch.support_x[i]), batch.support_y[i]))
+        (F.cross_entropy(clone(batch.query_x[i]), batch.query_y[i]) / batch.tasks).backward()
+    return [p.grad.clone() for p in maml.module.in_compiled_order()]
+
+
+def compare(tasks: int, device: torch.device, rounds: int) -> dict:
+    c = compile_spec(omniglot_mlp(1), MAML, tasks=tasks, inner_lr=0.4)
+    batch = tasks_for(c, device)
+    stacked, eager = learner(c, device), learner(c, device, stacked=False)
+    model = Mlp().to(device)
+    with torch.no_grad():  # one network for all three
+        for p, name in zip(model.in_compiled_order(), stacked.learned):
+            p.copy_(stacked.learned[name])
+    maml = l2l.algorithms.MAML(model, lr=0.4, first_order=False)
+    theirs = l2l_gradients(maml, batch)
+    scale = torch.cat([g.flatten() for g in theirs]).norm()
+    worst = 0.0
+    for ours in (stacked.meta_gradients(batch)[0], eager.meta_gradients(batch)[0]):
+        for g, name in zip(theirs, ours):
+            worst = max(worst, ((ours[name] - g).norm() / scale).item())
+    assert worst < 1e-5, f"the meta-gradients differ (relative {worst:.2e})"
+    r = interleaved({"learn2learn": lambda: l2l_gradients(maml, batch),
+                     "stacked": lambda: stacked.meta_gradients(batch),
+                     "eager": lambda: eager.meta_gradients(batch)}, device, rounds)
+    return {"meta-batch": tasks, "learn2learn ms": r["learn2learn_s"] * 1e3,
+            "mtdsl stacked ms": r["stacked_s"] * 1e3, "mtdsl eager ms": r["eager_s"] * 1e3,
+            "l2l/stacked": r["ratio:learn2learn/stacked"], "l2l/eager": r["ratio:learn2learn/eager"],
+            "gradient difference": worst}
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--rounds", type=int, default=15)
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rounds", type=int, default=9)
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--threads", type=int)
     args = parser.parse_args()
+    set_threads(args.threads)
+    device = torch.device(args.device)
+    rows = []
     for tasks in (4, 32):  # the paper's meta-batches: 4 (most experiments), 32 (section 4.1.2)
-        compare(tasks, torch.device(args.device), args.rounds)
-
-
-def compare(tasks: int, device: torch.device, rounds: int) -> None:
-    g = torch.Generator().manual_seed(0)
-    lr = 0.4
-    batch = TaskBatch(torch.rand(tasks, 25, 1, 28, 28, generator=g), torch.randint(0, 5, (tasks, 25), generator=g),
-                      torch.rand(tasks, 25, 1, 28, 28, generator=g), torch.randint(0, 5, (tasks, 25), generator=g))
-    batch = batch.to(device)
-    print(f"Omniglot MLP 784-256-128-64-64-5, MAML, {tasks} tasks of 5-way 5-shot, 1 inner step, "
-          f"second order, on {device}")
-    for tasks_in in ("vmap", "sequential"):
-        model = Mlp().to(device)
-        learner = MetaLearner(model, maml_plan(model, lr, tasks, tasks_in), seed=0, device=device)
-        with torch.no_grad():  # one network for both
-            for n, p in model.named_parameters():
-                p.copy_(learner.learned[n])
-        maml = l2l.algorithms.MAML(model, lr=lr, first_order=False)
-        ours, _ = learner.meta_gradients(batch)
-        theirs = l2l_gradients(maml, batch)
-        worst = max(((ours[n] - theirs[n]).norm() / (theirs[n].norm() + 1e-12)).item() for n in theirs)
-        assert worst < 1e-4, f"the two meta-gradients differ (relative {worst:.2e})"
-        ratios = []
-        for r in range(rounds):
-            order = (0, 1) if r % 2 == 0 else (1, 0)
-            times = [0.0, 0.0]
-            for which in order:
-                start = time.perf_counter()
-                learner.meta_gradients(batch) if which == 0 else l2l_gradients(maml, batch)
-                if device.type == "cuda":
-                    torch.cuda.synchronize()
-                times[which] = time.perf_counter() - start
-            ratios.append(times[1] / times[0])
-        print(f"  mtdsl ({tasks_in:10s}) vs learn2learn MAML: {statistics.median(ratios):.2f}x "
-              f"(learn2learn time / mtdsl time, median of {rounds}; gradients agree to {worst:.1e})")
+        rows.append(compare(tasks, device, args.rounds))
+        print(table(rows[-1:], list(rows[-1])).splitlines()[-1], flush=True)
+    path = write_result("vs_learn2learn", device, rows, rounds=args.rounds,
+                        case="Omniglot MLP 784-256-128-64-64-5, MAML, 5-way 5-shot 15 queries, "
+                             "1 inner step, second order")
+    print(table(rows, list(rows[0])))
+    print(f"-> {path}")
 
 
 if __name__ == "__main__":

@@ -84,7 +84,7 @@ def test_auto_computes_as_many_tasks_at_once_as_the_estimate_lets_fit(tmp_path):
     assert learner._tasks_that_fit(batch, False, 2) == 2
     # ... but on the CPU a conv net runs one task at a time, measured to be faster there
     assert learner.tasks_at_once(batch) == 1
-    assert learner.execution(batch) == "5 tasks one at a time, float32"
+    assert learner.execution(batch) == "5 tasks one at a time, stacked, float32"
 
 
 def test_the_spec_writes_chunks_with_a_named_size(tmp_path):

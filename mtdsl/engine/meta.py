@@ -6,6 +6,7 @@ import contextlib
 import math
 from dataclasses import dataclass
 from functools import partial
+from typing import Callable
 
 import torch
 from torch import Tensor, nn
@@ -13,6 +14,7 @@ from torch.func import grad_and_value
 
 from mtdsl.compile.plan import Plan
 from mtdsl.data.batch import TaskBatch
+from mtdsl.engine import stacked
 from mtdsl.engine.batching import over_tasks
 from mtdsl.engine.init import draw, seeded_generator
 from mtdsl.engine.inner import InnerLoop, autograd_grad, last_feature_weight, score_key
@@ -20,7 +22,14 @@ from mtdsl.engine.masking import hard_mask, iterand_redraw, threshold_at_sparsit
 from mtdsl.engine.memory import free_bytes, measure, out_of_memory_is_a_run_error, tasks_that_fit
 from mtdsl.engine.optim import build_optimizer, lr_factor
 from mtdsl.engine.precision import Precision
+from mtdsl.engine.stacked_inner import StackedLoop
 from mtdsl.errors import RunError
+
+
+# Sums over the processes of a data-parallel run, of a dict of tensors (same keys on every
+# process): how meta-gradients of a meta-batch shared among processes are combined.
+Reduce = Callable[[dict[str, Tensor]], dict[str, Tensor]]
+METRIC_SUMS, TASKS = "\0metric sums", "\0tasks"  # entries `_means` adds beside the gradients
 
 
 @dataclass(frozen=True)
@@ -59,7 +68,8 @@ class MetaLearner:
     """
 
     def __init__(self, module: nn.Module, plan: Plan, *, seed: int,
-                 device: str | torch.device = "cpu", eval_chunk: int | None = None):
+                 device: str | torch.device = "cpu", eval_chunk: int | None = None,
+                 stacked_tasks: bool = True):
         self.plan = plan
         self.device = torch.device(device)
         self.module = module.to(self.device)
@@ -93,6 +103,15 @@ class MetaLearner:
         self.inner = InnerLoop(module, plan.params, plan.loss, self.weights, self.thresholds,
                                probe=last_feature_weight(plan.params),
                                autocast=self.precision.autocast)
+        # The meta-batch as one stacked computation (engine.stacked) wherever the model allows;
+        # otherwise the per-task function under vmap or one task at a time, and
+        # `fallback` says why.
+        self.fallback = ("asked for" if not stacked_tasks
+                         else _why_not_stacked(module, self.precision))
+        self.stacked = None if self.fallback else StackedLoop(
+            module.graph, plan.params, plan.loss, self.weights, self.thresholds,
+            probe=last_feature_weight(plan.params), autocast=self.precision.autocast)
+        self._mask_cache: tuple[tuple, dict[str, Tensor]] | None = None
         self.optimizer = (build_optimizer(plan.outer.optimizer, list(self.learned.values()))
                           if self.learned else None)
         self.iteration = 0
@@ -103,14 +122,17 @@ class MetaLearner:
         outer = self.plan.outer
         return outer.optimizer.lr * lr_factor(outer.schedule, self.iteration, outer.iterations)
 
-    def meta_gradients(self, batch: TaskBatch) -> tuple[dict[str, Tensor], StepStats]:
+    def meta_gradients(self, batch: TaskBatch, reduce: Reduce | None = None) -> tuple[dict[str, Tensor], StepStats]:
         """Gradients of the mean query loss over the meta-batch w.r.t. `learned` (same keys),
-        without touching the optimizer."""
+        without touching the optimizer. In a data-parallel run `batch` is this process's
+        share of the meta-batch and `reduce` sums over the processes (see `_means`)."""
         if not self.learned:
             raise RunError("nothing is meta-learned: every parameter is fixed. Mark some "
                            "parameters as masked or meta.")
         tasks = self._on_device(batch)
         chunk = self.tasks_at_once(batch)
+        if self.stacked is not None:
+            return self._stacked_gradients(tasks, chunk, reduce)
         if chunk == 1:
             per_task = self._task_gradient
         else:
@@ -123,12 +145,45 @@ class MetaLearner:
         total, metrics = None, []
         with self._mode(training=True), out_of_memory_is_a_run_error(self.device, chunk):
             for grads, (_, chunk_metrics) in over_tasks(per_task, tasks, chunk):
-                summed = {k: g.sum(0) for k, g in grads.items()}
+                summed = {k: g.sum(0, dtype=torch.float64) for k, g in grads.items()}
                 total = summed if total is None else {k: total[k] + summed[k] for k in total}
                 metrics.append(chunk_metrics)
-        grads = {k: g / batch.tasks for k, g in total.items()}
-        means = {k: torch.cat([m[k] for m in metrics]).mean().item() for k in metrics[0]}
-        return grads, StepStats(lr=self.current_lr(), **means)
+        return self._means(total, metrics, reduce)
+
+    def _stacked_gradients(self, tasks: tuple[Tensor, ...], chunk: int, reduce: Reduce | None = None):
+        """The meta-gradient of `chunk` stacked tasks at a time (engine.stacked_inner)."""
+        count, leaves = tasks[0].shape[0], list(self.learned.values())
+        total, metrics = None, []
+        with self._mode(training=True), out_of_memory_is_a_run_error(self.device, chunk):
+            for start in range(0, count, chunk):
+                part = tuple(t[start:start + chunk] for t in tasks)
+                losses, chunk_metrics = self.stacked.query(
+                    self.learned, *part, steps=self.plan.inner.steps, order=self.plan.inner.order,
+                    training=True)
+                grads = torch.autograd.grad(losses.sum(), leaves, allow_unused=True)
+                grads = [torch.zeros_like(t) if g is None else g for t, g in zip(leaves, grads)]
+                grads = [g.double() for g in grads]
+                total = grads if total is None else [a + b for a, b in zip(total, grads)]
+                metrics.append(chunk_metrics)
+        return self._means(dict(zip(self.learned, total)), metrics, reduce)
+
+    def _means(self, sums: dict[str, Tensor], metrics: list[dict[str, Tensor]],
+               reduce: Reduce | None) -> tuple[dict[str, Tensor], StepStats]:
+        """Means over the meta-batch from float64 sums over its tasks. `reduce` adds up the
+        sums of all processes first, each holding a share of the tasks, so the mean is over
+        the whole meta-batch however it was shared; float64 sums make the shares' order of
+        addition (almost always) leave no trace in the float32 result."""
+        keys = list(metrics[0])
+        totals = {**sums, METRIC_SUMS: torch.stack(
+            [torch.cat([m[k] for m in metrics]).double().sum() for k in keys]),
+            TASKS: torch.tensor(float(sum(len(m[keys[0]]) for m in metrics)),
+                                dtype=torch.float64, device=self.device)}
+        if reduce is not None:
+            totals = reduce(totals)
+        count = totals.pop(TASKS)
+        means = (totals.pop(METRIC_SUMS) / count).tolist()
+        grads = {k: (g / count).to(self.learned[k].dtype) for k, g in totals.items()}
+        return grads, StepStats(lr=self.current_lr(), **dict(zip(keys, means)))
 
     def _task_gradient(self, *task: Tensor):
         """One task's meta-gradient with plain autograd, as torch.func's grad_and_value gives
@@ -174,7 +229,12 @@ class MetaLearner:
         chunk = self.tasks_at_once(batch)
         how = ("all at once (vmap)" if chunk == batch.tasks else "one at a time" if chunk == 1
                else f"in chunks of {chunk} (vmap)")
-        return f"{batch.tasks} tasks {how}, {self.precision.describe()}"
+        if self.stacked is None:
+            why = "" if self.fallback == "asked for" else f"; not stacked: {self.fallback}"
+            return f"{batch.tasks} tasks {how}, {self.precision.describe()}{why}"
+        how = ("all at once" if chunk == batch.tasks else "one at a time" if chunk == 1
+               else f"in chunks of {chunk}")
+        return f"{batch.tasks} tasks {how}, stacked, {self.precision.describe()}"
 
     def _on_device(self, batch: TaskBatch) -> tuple[Tensor, ...]:
         batch = batch.to(self.device)
@@ -191,10 +251,11 @@ class MetaLearner:
         finally:
             self.module.train(before)
 
-    def meta_step(self, batch: TaskBatch) -> StepStats:
-        """One outer step: meta-gradients, the optimizer at the scheduled lr, then IteRand."""
+    def meta_step(self, batch: TaskBatch, reduce: Reduce | None = None) -> StepStats:
+        """One outer step: meta-gradients, the optimizer at the scheduled lr, then IteRand.
+        `reduce`: see `meta_gradients`; every process then takes the same step."""
         lr = self.current_lr()
-        grads, stats = self.meta_gradients(batch)
+        grads, stats = self.meta_gradients(batch, reduce)
         if not math.isfinite(stats.loss):
             raise RunError(f"meta-training diverged at iteration {self.iteration + 1}: the query "
                            f"loss is {stats.loss}. Lower the outer lr or the inner lrs.")
@@ -227,14 +288,20 @@ class MetaLearner:
         """Adapt each task (first order, `InnerPlan.test_steps` by default) and measure its
         query set. Tasks go to the device `eval_chunk` at a time."""
         steps = self.plan.inner.test_steps if steps is None else steps
-        query = partial(self.inner.query, self._detached_learned(), steps=steps, order="first")
+        learned = self._detached_learned()
+        if self.stacked is None:
+            query = partial(self.inner.query, learned, steps=steps, order="first")
+        else:
+            query = partial(self.stacked.query, learned, steps=steps, order="first", training=False)
         chunk = self.tasks_at_once(batch, training=False)
         chunks = []
         with self._mode(training=False), out_of_memory_is_a_run_error(self.device, chunk):
             for start in range(0, batch.tasks, chunk):
                 part = TaskBatch(*(t[start:start + chunk] for t in (
                     batch.support_x, batch.support_y, batch.query_x, batch.query_y)))
-                for _, metrics in over_tasks(query, self._on_device(part), chunk):
+                results = ([query(*self._on_device(part))] if self.stacked is not None
+                           else over_tasks(query, self._on_device(part), chunk))
+                for _, metrics in results:
                     chunks.append({k: v.cpu() for k, v in metrics.items()})
         joined = {k: torch.cat([c[k] for c in chunks]) for k in chunks[0]}
         return EvalStats(loss=joined["loss"], accuracy=joined.get("accuracy"),
@@ -255,18 +322,31 @@ class MetaLearner:
 
     @torch.no_grad()
     def masks(self) -> dict[str, Tensor]:
-        return {p.name: hard_mask(self.learned[score_key(p.name)], self.thresholds[p.name])
-                for p in self.plan.by_role("masked")}
+        """The hard masks, computed once per state of the scores and thresholds (the
+        recipe reads them several times per outer step)."""
+        masked = self.plan.by_role("masked")
+        key = tuple((self.learned[score_key(p.name)]._version, self.thresholds[p.name]._version)
+                    for p in masked)
+        if self._mask_cache is None or self._mask_cache[0] != key:
+            self._mask_cache = (key, {p.name: hard_mask(self.learned[score_key(p.name)],
+                                                         self.thresholds[p.name]) for p in masked})
+        return dict(self._mask_cache[1])
 
     def sparsity(self) -> dict[str, float]:
         """Fraction of entries pruned, per masked tensor."""
-        return {name: 1.0 - mask.mean().item() for name, mask in self.masks().items()}
+        masks = self.masks()
+        if not masks:
+            return {}
+        kept = torch.stack([m.mean() for m in masks.values()]).tolist()
+        return {name: 1.0 - k for name, k in zip(masks, kept)}
 
     def overall_sparsity(self) -> float:
         """Fraction pruned over all masked entries together (0 without masked tensors)."""
         masks = self.masks()
         total = sum(m.numel() for m in masks.values())
-        return sum((m == 0).sum().item() for m in masks.values()) / total if total else 0.0
+        if not total:
+            return 0.0
+        return torch.stack([(m == 0).sum() for m in masks.values()]).sum().item() / total
 
     @torch.no_grad()
     def effective_params(self) -> dict[str, Tensor]:
@@ -306,6 +386,15 @@ class MetaLearner:
 
     def _detached_learned(self) -> dict[str, Tensor]:
         return {k: t.detach() for k, t in self.learned.items()}
+
+
+def _why_not_stacked(module: nn.Module, precision: Precision) -> str | None:
+    graph = getattr(module, "graph", None)
+    if graph is None:
+        return "the model is not a compiled layer graph"
+    if precision.channels_last:
+        return "channels-last memory format"
+    return stacked.unsupported(graph)
 
 
 def _matching_parameters(module: nn.Module, plan: Plan) -> dict[str, Tensor]:

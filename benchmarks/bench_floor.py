@@ -1,0 +1,69 @@
+"""Floor ratios: one meta-step (meta-gradients and the outer step) against the hardware
+floor, a plain first-order forward and backward of the same network over the same examples
+(benchmarks.common.floor_step). Both the stacked engine (the default) and the eager one
+(per-task function under vmap, or one task at a time) are timed, interleaved with the floor.
+
+    .venv/bin/python benchmarks/bench_floor.py [--rounds 7] [--quick]
+
+Writes benchmarks/results/floor.json. Not a test: it asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import torch
+
+from common import (MAML, TICKET, TICKET_NO_BIAS, compile_spec, floor_step, interleaved,
+                    learner, omniglot_mlp, set_threads, table, tasks_for, write_result)
+
+# name: (compile_spec arguments, rounds divisor for heavy cases)
+CASES = {
+    **{f"omniglot mlp w{w} ticket mb{t}": (dict(model=omniglot_mlp(w), roles=TICKET, tasks=t), 1)
+       for w in (1, 4) for t in (4, 32)},
+    **{f"omniglot mlp w{w} maml mb{t}": (dict(model=omniglot_mlp(w), roles=MAML, tasks=t), 1)
+       for w in (1, 4) for t in (4, 32)},
+    "conv4 28px ticket mb4": (dict(model="conv4(classes: 5)", roles=TICKET), 1),
+    "conv4 32ch 84px 1-shot ticket mb4": (dict(model="conv4(hidden: 32, classes: 5)", roles=TICKET,
+                                               size=84, channels=3, shots=1), 2),
+    "resnet12 16-64ch 84px 1-shot ticket mb4": (dict(
+        model="resnet12(channels: [16, 32, 32, 64], classes: 5)", roles=TICKET_NO_BIAS, size=84,
+        channels=3, shots=1), 2),
+}
+QUICK = ("omniglot mlp w1 ticket mb4", "omniglot mlp w1 maml mb4")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--threads", type=int)
+    parser.add_argument("--quick", action="store_true", help="only the meta-batch-4 MLP cases")
+    args = parser.parse_args()
+    set_threads(args.threads)
+    device = torch.device(args.device)
+    rows = []
+    for name, (spec, divisor) in CASES.items():
+        if args.quick and name not in QUICK:
+            continue
+        c = compile_spec(**spec)
+        batch = tasks_for(c, device)
+        stacked, eager = learner(c, device), learner(c, device, stacked=False)
+        r = interleaved({"floor": floor_step(c, batch, device),
+                         "stacked": lambda: stacked.meta_step(batch),
+                         "eager": lambda: eager.meta_step(batch)},
+                        device, max(3, args.rounds // divisor))
+        row = {"case": name, "floor ms": r["floor_s"] * 1e3, "stacked ms": r["stacked_s"] * 1e3,
+               "eager ms": r["eager_s"] * 1e3, "stacked/floor": 1 / r["ratio:floor/stacked"],
+               "eager/floor": 1 / r["ratio:floor/eager"], "how": stacked.execution(batch)}
+        rows.append(row)
+        print(table([row], list(row)).splitlines()[-1], flush=True)
+    path = write_result("floor", device, rows, rounds=args.rounds)
+    print(table(rows, ["case", "floor ms", "stacked ms", "eager ms", "stacked/floor",
+                       "eager/floor"]))
+    print(f"-> {path}")
+
+
+if __name__ == "__main__":
+    main()

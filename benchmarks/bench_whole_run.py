@@ -1,0 +1,97 @@
+"""Whole runs end to end: `mtdsl run specs/omniglot_mlp_ticket.mt --seed 1 --set
+outer.iterations=N` from an earlier commit (a git worktree of it) against this checkout,
+alternated (base, new, new, base, ...), each run a fresh process with the same environment
+and thread count. Reports each run's wall time, the median ratio of the pairs, and how the
+two result.json files compare.
+
+    .venv/bin/python benchmarks/bench_whole_run.py [--baseline 2049a95] [--iterations 1000] [--rounds 1]
+
+Writes benchmarks/results/whole_run.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+from common import ROOT, write_result
+
+BASELINE = "2049a95"  # the engine before the stacked computation (vmap over tasks)
+SPEC = "specs/omniglot_mlp_ticket.mt"
+
+
+def worktree(commit: str) -> Path:
+    """A checkout of `commit` beside this one (made once, kept for later runs)."""
+    path = Path(tempfile.gettempdir()) / f"mtdsl-bench-{commit}"
+    if not (path / "mtdsl").is_dir():
+        subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", str(path), commit],
+                       check=True, capture_output=True)
+    return path
+
+
+def one_run(code: Path, iterations: int, threads: int, extra: list[str]) -> tuple[float, dict]:
+    out = Path(tempfile.mkdtemp(prefix="mtdsl-run-"))
+    env = {**os.environ, "PYTHONPATH": str(code), "OMP_NUM_THREADS": str(threads),
+           "MTDSL_DATA": os.environ.get("MTDSL_DATA", str(ROOT.parent / "shared" / "data"))}
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "mtdsl.cli.main", "run", SPEC, "--seed", "1",
+                    "--set", f"outer.iterations={iterations}", *extra, "--out", str(out / "run")],
+                   cwd=code, env=env, check=True, capture_output=True)
+    seconds = time.perf_counter() - start
+    return seconds, json.loads((out / "run" / "result.json").read_text())
+
+
+def compare_results(a: dict, b: dict) -> dict:
+    """Test accuracy and sparsity of two result.json documents, and their largest gaps."""
+    def test_means(r):
+        return {k: v["mean"] for k, v in r["test"].items()}
+
+    ta, tb = test_means(a), test_means(b)
+    return {"test baseline": ta, "test new": tb,
+            "test gap": max(abs(ta[k] - tb[k]) for k in ta),
+            "test ci95": max(v["ci95"] for v in a["test"].values()),
+            "sparsity gap": max(abs(a["sparsity"][k] - b["sparsity"][k]) for k in a["sparsity"])}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--baseline", default=BASELINE, help="commit to compare against")
+    parser.add_argument("--iterations", type=int, default=1000)
+    parser.add_argument("--rounds", type=int, default=1, help="pairs of runs")
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--set", dest="extra", action="append", default=[],
+                        help="more overrides for both runs, PATH=VALUE")
+    args = parser.parse_args()
+    base = worktree(args.baseline)
+    extra = [x for s in args.extra for x in ("--set", s)]
+    times = {"baseline": [], "new": []}
+    results = {}
+    for r in range(args.rounds):
+        for which in (("baseline", "new") if r % 2 == 0 else ("new", "baseline")):
+            seconds, results[which] = one_run(base if which == "baseline" else ROOT,
+                                              args.iterations, args.threads, extra)
+            times[which].append(seconds)
+            print(f"{which:9} {seconds:8.1f} s", flush=True)
+    ratio = statistics.median(b / n for b, n in zip(times["baseline"], times["new"]))
+    row = {"iterations": args.iterations, "baseline s": statistics.median(times["baseline"]),
+           "new s": statistics.median(times["new"]), "baseline/new": ratio,
+           **compare_results(results["baseline"], results["new"])}
+    path = write_result("whole_run", torch.device("cpu"), [row], baseline=args.baseline,
+                        spec=SPEC, threads=args.threads, times=times,
+                        overrides=args.extra)
+    print(json.dumps(row, indent=2))
+    print(f"-> {path}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,152 @@
+"""The compiled layer graph run over a stack of tasks at once, each task with its own tensors.
+
+Where torch.func.vmap batches a one-task function op by op through batching rules, this
+writes the batched computation out directly from the graph, so a meta-batch is one plain
+autograd computation: a linear layer with per-task weights is one `bmm`, a convolution is
+one grouped convolution (tasks as groups), a batch norm normalises each task's channels
+over that task's examples only. Every tensor of the graph is either shared by all tasks
+(its plan shape) or per task (a leading task axis); before the first inner step all are
+shared, which is one large matrix product instead of T small ones.
+
+Activations travel in one of two layouts:
+  tasks   [T, N, *features], features flat or (C, H, W) before the first spatial layer
+  groups  [N, T*C, H, W], the layout of a grouped convolution, in which batch norm and
+          pooling are per task and per channel with no further reshaping
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from mtdsl.compile.graph import Graph, LayerNode, ResidualNode
+
+SPATIAL = ("conv", "maxpool", "avgpool", "global_avgpool")
+KINDS = (*SPATIAL, "linear", "batchnorm", "relu", "leaky_relu", "flatten", "dropout")
+
+
+def unsupported(graph: Graph) -> str | None:
+    """Why `graph` cannot run stacked (None: it can)."""
+    for layer in graph.layers():
+        if layer.kind not in KINDS:
+            return f"layer kind {layer.kind!r} has no stacked form"
+    return None
+
+
+class _Act:
+    """An activation and its layout ("tasks" or "groups")."""
+
+    __slots__ = ("x", "layout", "tasks")
+
+    def __init__(self, x: Tensor, layout: str, tasks: int):
+        self.x, self.layout, self.tasks = x, layout, tasks
+
+    def grouped(self) -> Tensor:
+        if self.layout == "tasks":  # [T, N, C, H, W] -> [N, T*C, H, W]
+            t, n, c, h, w = self.x.shape
+            self.x, self.layout = self.x.transpose(0, 1).reshape(n, t * c, h, w), "groups"
+        return self.x
+
+    def by_task(self) -> Tensor:
+        if self.layout == "groups":  # [N, T*C, H, W] -> [T, N, C, H, W]
+            n, tc, h, w = self.x.shape
+            self.x = self.x.view(n, self.tasks, tc // self.tasks, h, w).transpose(0, 1)
+            self.layout = "tasks"
+        return self.x
+
+
+def forward(graph: Graph, tensors: dict[str, Tensor], x: Tensor, *, training: bool) -> Tensor:
+    """The graph's output [T, N, *out] for inputs x [T, N, *in]; `tensors` maps every
+    parameter name to a shared tensor (plan shape) or a per-task one ([T, *plan shape])."""
+    act = _Act(x, "tasks", x.shape[0])
+    _run(graph.nodes, act, tensors, training)
+    return act.by_task()
+
+
+def _run(nodes, act: _Act, tensors, training) -> None:
+    for node in nodes:
+        if isinstance(node, ResidualNode):
+            start = _Act(act.x, act.layout, act.tasks)
+            _run(node.body, act, tensors, training)
+            if node.shortcut:
+                _run(node.shortcut, start, tensors, training)
+            act.x = act.x + (start.grouped() if act.layout == "groups" else start.by_task())
+        else:
+            _layer(node, act, tensors, training)
+
+
+def _param(node: LayerNode, tensors, local: str) -> Tensor | None:
+    for q in node.params:
+        if q.name.rsplit(".", 1)[-1] == local:
+            return tensors[q.name]
+    return None
+
+
+def _per_task(t: Tensor, plan_rank: int) -> bool:
+    return t.dim() == plan_rank + 1
+
+
+def _flat_over_tasks(t: Tensor | None, tasks: int, rank: int) -> Tensor | None:
+    """A shared or per-task tensor as the grouped layout's [T * dim0, ...] stack."""
+    if t is None:
+        return None
+    if not _per_task(t, rank):
+        t = t.expand(tasks, *t.shape)
+    return t.reshape(tasks * t.shape[1], *t.shape[2:])
+
+
+def _layer(n: LayerNode, act: _Act, tensors, training) -> None:
+    a, tasks = n.args, act.tasks
+    if n.kind == "linear":
+        x, w, b = act.by_task(), _param(n, tensors, "weight"), _param(n, tensors, "bias")
+        if _per_task(w, 2):
+            out = torch.bmm(x, w.transpose(1, 2))
+        else:  # one product over every task's examples
+            out = x @ w.t()
+        if b is not None:
+            out = out + (b.unsqueeze(1) if _per_task(b, 1) else b)
+        act.x = out
+    elif n.kind == "conv":
+        x = act.grouped()
+        w = _flat_over_tasks(_param(n, tensors, "weight"), tasks, 4)
+        b = _flat_over_tasks(_param(n, tensors, "bias"), tasks, 1)
+        act.x = F.conv2d(x, w, b, stride=a["stride"], padding=a["pad"], groups=tasks)
+    elif n.kind == "batchnorm":
+        w, b = _param(n, tensors, "weight"), _param(n, tensors, "bias")
+        if act.layout == "groups" or act.x.dim() == 5:
+            x = act.grouped()
+            if x.dtype in (torch.bfloat16, torch.float16):
+                x = x.float()
+            act.x = F.batch_norm(x, None, None, _flat_over_tasks(w, tasks, 1),
+                                 _flat_over_tasks(b, tasks, 1), training=True, eps=a["eps"])
+        else:
+            act.x = _batch_norm_flat(act.x, w, b, a["eps"])
+    elif n.kind == "relu":
+        act.x = F.relu(act.x)
+    elif n.kind == "leaky_relu":
+        act.x = F.leaky_relu(act.x, a["slope"])
+    elif n.kind == "maxpool":
+        act.x = F.max_pool2d(act.grouped(), a["kernel"], a["stride"] or a["kernel"], a["pad"])
+    elif n.kind == "avgpool":
+        act.x = F.avg_pool2d(act.grouped(), a["kernel"], a["stride"] or a["kernel"], a["pad"])
+    elif n.kind == "global_avgpool":
+        act.x = F.adaptive_avg_pool2d(act.grouped(), 1)
+    elif n.kind == "flatten":
+        act.x = act.by_task().flatten(2)
+    elif n.kind == "dropout":
+        act.x = F.dropout(act.x, a["p"], training=training) if a["p"] else act.x
+    else:
+        raise AssertionError(f"layer kind {n.kind} has no stacked forward")
+
+
+def _batch_norm_flat(x: Tensor, w: Tensor | None, b: Tensor | None, eps: float) -> Tensor:
+    """Batch norm of [T, N, F] features, each task over its own N examples (batch statistics
+    only, biased variance, as F.batch_norm in training mode)."""
+    if x.dtype in (torch.bfloat16, torch.float16):
+        x = x.float()
+    tasks, n, f = x.shape
+    flat = F.batch_norm(x.transpose(0, 1).reshape(n, tasks * f), None, None,
+                        _flat_over_tasks(w, tasks, 1), _flat_over_tasks(b, tasks, 1),
+                        training=True, eps=eps)
+    return flat.view(n, tasks, f).transpose(0, 1)

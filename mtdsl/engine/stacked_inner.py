@@ -1,0 +1,152 @@
+"""The inner loop over a stack of tasks as one autograd computation (see engine.stacked).
+
+The same arithmetic as engine.inner.InnerLoop, task by task: masks from the scores (once,
+shared by every task and step), SGD steps on each task's support loss, then each task's
+query loss. Each task's loss depends only on its own slice of the per-task tensors, so the
+gradient of the summed support losses with respect to those tensors is every task's own
+inner gradient, and the gradient of the summed query losses with respect to the shared
+meta-learned tensors is the sum of the tasks' meta-gradients.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+from typing import Callable, ContextManager
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from mtdsl.compile.graph import Graph
+from mtdsl.compile.plan import ParamPlan
+from mtdsl.engine import stacked
+from mtdsl.engine.inner import score_key
+from mtdsl.engine.masking import straight_through_mask
+
+
+@dataclass
+class StackedLoop:
+    graph: Graph
+    params: tuple[ParamPlan, ...]
+    loss: str  # "cross_entropy" or "mse"
+    # Held by reference: IteRand and checkpoint loading update these tensors in place.
+    weights: dict[str, Tensor]
+    thresholds: dict[str, Tensor]
+    probe: str | None = None
+    autocast: Callable[[], ContextManager] = contextlib.nullcontext
+
+    def __post_init__(self):
+        self.adapted = tuple(p for p in self.params if p.inner_lr != 0)
+
+    def task_losses(self, effective: dict[str, Tensor], x: Tensor, y: Tensor,
+                    training: bool) -> tuple[Tensor, Tensor]:
+        """Each task's mean loss [T] and the outputs [T, N, *out]."""
+        with self.autocast():
+            out = stacked.forward(self.graph, effective, x, training=training)
+        out = out.to(torch.promote_types(out.dtype, torch.float32))
+        tasks = out.shape[0]
+        if self.loss == "cross_entropy":
+            per_example = F.cross_entropy(out.flatten(0, 1), y.flatten(), reduction="none")
+        else:
+            per_example = F.mse_loss(out, y, reduction="none")
+        return per_example.reshape(tasks, -1).mean(1), out
+
+    def query(self, learned: dict[str, Tensor], support_x: Tensor, support_y: Tensor,
+              query_x: Tensor, query_y: Tensor, *, steps: int, order: str,
+              training: bool) -> tuple[Tensor, dict[str, Tensor]]:
+        """Each task's query loss [T] after adaptation, and detached per-task metrics as
+        InnerLoop.query gives them (loss, accuracy or mse, inner_grad)."""
+        tasks = support_x.shape[0]
+        masks = {p.name: straight_through_mask(learned[score_key(p.name)], self.thresholds[p.name])
+                 for p in self.params if p.role == "masked"}
+
+        fast = {p.name: learned[p.name] if p.role == "meta" else self.weights[p.name]
+                for p in self.params}
+        # What the forward pass computes with; a tensor still shared by every task is masked
+        # once, not once per task.
+        eff = {n: t * masks[n] if n in masks else t for n, t in fast.items()}
+        probe_total = None
+        second = order == "second"
+        steps = steps if self.adapted else 0
+        for step in range(steps):
+            with torch.enable_grad():
+                # Differentiated by the effective tensors (a shared one expanded, a view): a
+                # masked tensor's gradient times its mask is the gradient by its fast weight.
+                moving = {p.name: _per_task_input(eff[p.name], len(p.shape), tasks)
+                          for p in self.adapted}
+                losses, _ = self.task_losses({**eff, **moving}, support_x, support_y, training)
+                grads = torch.autograd.grad(losses.sum(), list(moving.values()),
+                                            create_graph=second)
+            grads = dict(zip(moving, grads if second else (g.detach() for g in grads)))
+            if self.probe is not None:
+                size = grads[self.probe].detach()
+                if self.probe in masks:
+                    size = size * masks[self.probe].detach()
+                size = size.abs().flatten(1).mean(1)
+                probe_total = size if probe_total is None else probe_total + size
+            last = step == steps - 1
+            for p in self.adapted:
+                g, name = grads[p.name], p.name
+                if name not in masks:
+                    fast[name] = eff[name] = torch.add(fast[name], g, alpha=-p.inner_lr)
+                elif last and second:
+                    # The last step's update feeds only the query loss, so it is
+                    # differentiated once: its fused backward needs no second derivative.
+                    eff[name] = MaskedStep.apply(fast[name], g, masks[name], p.inner_lr)
+                else:
+                    # First order: the inner gradient by the fast weight (g * mask) is a
+                    # constant, so the mask inside it is too.
+                    step_mask = masks[name] if second else masks[name].detach()
+                    fast[name] = torch.addcmul(fast[name], g, step_mask, value=-p.inner_lr)
+                    eff[name] = fast[name] * masks[name]
+        losses, out = self.task_losses(eff, query_x, query_y, training)
+        metrics = {"loss": losses.detach()}
+        if self.loss == "cross_entropy":
+            metrics["accuracy"] = (out.detach().argmax(-1) == query_y).float().mean(1)
+        else:
+            metrics["mse"] = losses.detach()
+        if probe_total is not None:
+            metrics["inner_grad"] = probe_total / steps
+        return losses, metrics
+
+
+def _per_task_input(t: Tensor, plan_rank: int, tasks: int) -> Tensor:
+    """`t` with a task axis, as a tensor the support loss can be differentiated by: a shared
+    tensor is expanded (a view, no copy), a tensor outside the graph becomes a leaf."""
+    if t.dim() == plan_rank:
+        t = t.expand(tasks, *t.shape)
+    return t if t.requires_grad else t.detach().requires_grad_()
+
+
+class MaskedStep(torch.autograd.Function):
+    """The last inner step of a masked tensor, fused: (fast - lr * g * mask) * mask, from
+    its fast weight, its gradient by the effective tensor `g` [T, ...] and its mask.
+
+    Autograd would keep and traverse nine weight-sized passes per task for these two lines;
+    this backward takes five, with the same derivatives (the mask is 0 or 1, so g * mask *
+    mask = g * mask). Its backward is not itself differentiated: the engine uses it only
+    where nothing differentiates through the query loss's gradient.
+    """
+
+    @staticmethod
+    def forward(ctx, fast: Tensor, g: Tensor, mask: Tensor, lr: float) -> Tensor:
+        moved = torch.addcmul(fast, g, mask, value=-lr)
+        ctx.save_for_backward(g, mask, moved)
+        ctx.lr, ctx.fast_shape = lr, fast.shape
+        return moved * mask
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):
+        g, mask, moved = ctx.saved_tensors
+        by_moved = grad * mask
+        by_fast = _sum_to(by_moved, ctx.fast_shape) if ctx.needs_input_grad[0] else None
+        by_g = by_moved * -ctx.lr
+        by_mask = None
+        if ctx.needs_input_grad[2]:
+            by_mask = _sum_to(torch.addcmul(grad * moved, by_g, g), mask.shape)
+        return by_fast, by_g if ctx.needs_input_grad[1] else None, by_mask, None
+
+
+def _sum_to(t: Tensor, shape: torch.Size) -> Tensor:
+    return t.sum(0) if t.dim() == len(shape) + 1 else t
