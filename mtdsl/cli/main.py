@@ -154,18 +154,23 @@ def run(ref: Optional[str] = typer.Argument(None, help="spec file, or file.mt::e
 
 
 @app.command("test")
-def test_(run_dir: str = typer.Argument(..., help="a finished run folder"),
+def test_(run_dir: str = typer.Argument(..., help="a finished run folder, or a folder of them (every seed)"),
           on: List[str] = typer.Option([], "--on", help='a dataset, e.g. \'omniglot(split: "val")\'; repeatable'),
-          tasks: Optional[int] = typer.Option(None, "--tasks", help="tasks per dataset"),
-          steps: Optional[int] = typer.Option(None, "--steps", help="inner steps at test"),
+          ways: Optional[int] = typer.Option(None, "--ways", min=1, help="classes per task (default: the run's)"),
+          shots: Optional[int] = typer.Option(None, "--shots", min=1, help="support examples per class"),
+          queries: Optional[int] = typer.Option(None, "--queries", min=1, help="query examples per class"),
+          steps: Optional[int] = typer.Option(None, "--steps", min=0, help="inner steps at test"),
+          tasks: Optional[int] = typer.Option(None, "--tasks", min=1, help="tasks per dataset"),
+          set_: List[str] = typer.Option([], "--set", help="override a field: PATH=VALUE"),
           device: Optional[str] = typer.Option(None, "--device", help="cpu, cuda or auto")) -> None:
-    """Meta-test a finished run again (other datasets, tasks or steps); adds to its result.json."""
+    """Meta-test finished runs again (other datasets, tasks, steps); adds to each result.json."""
     from pathlib import Path
 
-    from ..recipe.meta_test import meta_test
+    from ..recipe.meta_test import TestRequest, meta_test
 
+    request = TestRequest(list(on), ways, shots, queries, steps, tasks, list(set_), device)
     try:
-        meta_test(Path(run_dir), on, tasks=tasks, steps=steps, device=device, console=out)
+        meta_test(Path(run_dir), request, console=out)
     except MtdslError as e:
         _fail(e)
 
