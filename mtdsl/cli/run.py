@@ -3,6 +3,7 @@ one's folder is, which are already finished — then the meta-training recipe fo
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 from rich.console import Console
@@ -49,19 +50,30 @@ def finished(folder: Path) -> dict | None:
 def run_ref(ref: str | None, overrides: list[str], *, out_dir: str | None, seed: int | None,
             device: str | None, console: Console, resume: str | None = None, jobs: int = 1,
             log: tuple[str, ...] = ()) -> list[Path]:
-    """`log`: experiment trackers to log to besides those the specs ask for (--log)."""
+    """`log`: experiment trackers to log to besides those the specs ask for (--log).
+    Under torchrun every process runs this; the main one plans the folders and speaks."""
+    from ..recipe.communicator import this_process
     from ..report.trackers import check_installed, wanted
+
+    comm = this_process()
+    if not comm.is_main:
+        console = Console(file=io.StringIO())
+    if comm.world_size > 1 and jobs > 1:
+        raise RunError("--jobs runs several experiments side by side; under torchrun the processes "
+                       "share one run instead: drop --jobs")
 
     if resume is not None:
         return [_resume(resume, device, console, log)]
     units = compile_units(ref, overrides)
     check_installed(tuple({t for u in units for t in wanted(u.compiled.experiment, log)}))
     created: list[Path] = []
-    planned = plan_folders(units, out_dir, seed, created)
+    # Folder names hold the time: one process picks them, so all processes use the same.
+    planned = [(units[i], s, f) for i, s, f in comm.on_main(
+        lambda: [(units.index(u), s, f) for u, s, f in plan_folders(units, out_dir, seed, created)])]
     try:
         return _run_all(ref, planned, units, overrides, device, console, jobs, log)
     finally:  # a run that failed before writing anything leaves no empty folders behind
-        for folder in [f for _, _, f in reversed(planned)] + created:
+        for folder in [f for _, _, f in reversed(planned)] + created if comm.is_main else []:
             if folder.is_dir() and not any(folder.iterdir()):
                 folder.rmdir()
 
@@ -88,13 +100,15 @@ def _run_all(ref, planned, units, overrides, device, console, jobs, log) -> list
 
 
 def _run_one(unit: Unit, seed: int, folder: Path, overrides, device, console, log=()) -> None:
+    from ..recipe.communicator import this_process
     from ..recipe.meta_train import MetaTraining, RunRequest, pick_device, source_of
     from ..report.trackers import for_run
 
     c = unit.compiled
-    trackers = for_run(c.experiment, log, unit.group, unit.label, seed, folder)
+    comm = this_process()
+    trackers = for_run(c.experiment, log, unit.group, unit.label, seed, folder) if comm.is_main else []
     MetaTraining(RunRequest(c, seed, folder, overrides, pick_device(device or c.experiment.device.type),
-                            source_of(c)), console, sinks=trackers).run()
+                            source_of(c)), console, comm=comm, sinks=trackers).run()
 
 
 # ---- --jobs N: runs in worker processes -------------------------------------------------------
@@ -149,8 +163,6 @@ def _worker_start(gpus, jobs: int) -> None:
 def _worker_run(ref, overrides, device, index: int, seed: int, folder: str, log=()) -> str | None:
     """One run in a worker; returns an error message instead of raising, so one failed run
     does not stop the others."""
-    import io
-
     from ..errors import MtdslError
     from ..report.rundir import OUTPUT_LOG
 
@@ -169,6 +181,7 @@ def _worker_run(ref, overrides, device, index: int, seed: int, folder: str, log=
 def _resume(folder: str, device: str | None, console: Console, log=()) -> Path:
     """Continue a run from its folder alone: its operative spec is self-contained."""
     from ..compile.compiler import compile_experiment
+    from ..recipe.communicator import this_process
     from ..recipe.meta_train import MetaTraining, RunRequest, pick_device
     from ..report.rundir import open_run
     from ..report.trackers import check_installed, for_resumed, wanted
@@ -181,10 +194,11 @@ def _resume(folder: str, device: str | None, console: Console, log=()) -> Path:
     c = compile_experiment(ws, run.resolved["experiment"])
     dev = pick_device(device or c.experiment.device.type)
     check_installed(wanted(c.experiment, log))
-    trackers = for_resumed(c.experiment, log, run.resolved["experiment"], run.seed, run.path)
+    comm = this_process()
+    trackers = for_resumed(c.experiment, log, run.resolved["experiment"], run.seed, run.path) if comm.is_main else []
     # spec.mt already holds the overrides: it compiles to the same operative text and sha256.
     return MetaTraining(RunRequest(c, run.seed, run.path, run.resolved.get("overrides", []), dev,
-                                   run.resolved["source"]), console, sinks=trackers).run()
+                                   run.resolved["source"]), console, comm=comm, sinks=trackers).run()
 
 
 def _print_overview(console: Console, results) -> None:

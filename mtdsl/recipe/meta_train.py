@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import io
 import math
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,7 +40,7 @@ from ..report.result import build_result, split_entry
 from ..report.rundir import Checkpoint, FinalTensors, RunDir, open_run
 from ..report.stats import mean_ci95
 from ..report.summary import SparsityRow, print_summary
-from .communicator import SingleProcess
+from .communicator import SingleProcess, launched_by_torchrun
 from .sinks import Sink, open_sinks
 from .sources import open_sources
 
@@ -59,10 +60,12 @@ class RunRequest:
 
 def pick_device(wanted: str) -> torch.device:
     if wanted == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        wanted = "cuda" if torch.cuda.is_available() else "cpu"
     if wanted == "cuda" and not torch.cuda.is_available():
         raise RunError("device cuda was asked for, but no CUDA device is available here; "
                        "use --device cpu, or `device: auto` in the spec")
+    if wanted == "cuda" and launched_by_torchrun():  # one GPU per process of the node
+        return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
     return torch.device(wanted)
 
 
@@ -155,13 +158,16 @@ class MetaTraining:
         self.text, self.sha = operative(self.c)
         self.sources = open_sources(self.c.experiment, req.device)  # before the folder: missing data leaves none
         self.run_dir = RunDir(req.folder)
+        if self.plan.outer.meta_batch < self.comm.world_size:
+            raise RunError(f"outer.meta_batch is {self.plan.outer.meta_batch}, fewer tasks than the "
+                           f"{self.comm.world_size} processes that share each meta-batch; start fewer "
+                           "processes or raise outer.meta_batch")
         # The main rank prepares the folder; the others then read the same checkpoint.
-        state = self.comm.on_main(lambda: self.run_dir.prepare(self.sha))
-        if state is None and self.main:
-            self.run_dir.write_spec(self.text, self.sha)
-            self.run_dir.write_json("resolved", self.resolved())
-        elif state is not None and not self.main:
-            state = open_run(req.folder, finished=False).checkpoint()
+        prepared: dict = {}
+        if self.comm.on_main(lambda: self._prepare_folder(prepared)):
+            state = prepared["state"] if self.main else open_run(req.folder, finished=False).checkpoint()
+        else:
+            state = None
         torch.manual_seed(self.seed)
         self.learner = MetaLearner(CompiledModel(self.c.graph), self.plan, seed=self.seed,
                                    device=req.device, eval_chunk=25)
@@ -181,12 +187,20 @@ class MetaTraining:
                 sink.start(resolved, req.folder)
         self.announce()
 
+    def _prepare_folder(self, prepared: dict) -> bool:
+        """Main rank: a fresh folder gets spec and resolved.json; True to resume."""
+        prepared["state"] = self.run_dir.prepare(self.sha)
+        if prepared["state"] is None:
+            self.run_dir.write_spec(self.text, self.sha)
+            self.run_dir.write_json("resolved", self.resolved())
+        return prepared["state"] is not None
+
     def resolved(self) -> dict:
         """resolved.json: the resolved spec and where, how and on what it ran."""
         req = self.req
         return {**resolved_document(self.c), "source": req.source, "overrides": list(req.overrides),
                 "seed": self.seed, "spec_sha256": self.sha, "device": _device_name(req.device),
-                **self.comm.describe(), "versions": _versions()}
+                **self.comm.describe(req.device), "versions": _versions()}
 
     def announce(self) -> None:
         """What the run is about to compute, printed before the first step."""
@@ -209,13 +223,14 @@ class MetaTraining:
                     self.save_checkpoint()
 
     def step(self) -> StepStats:
-        """One outer step on the next meta-batch."""
+        """One outer step on the next meta-batch: every rank draws the whole meta-batch,
+        computes its share, and takes the step of the summed meta-gradients."""
         batch = self.sources.train.sample(self.plan.outer.meta_batch, self.train_rng)
         try:
-            return self.learner.meta_step(batch)
+            return self.learner.meta_step(share_of(batch, self.comm.share(batch.tasks)), self.comm.sum)
         except RunError as e:
-            raise RunError(f"{e}\nThe last good checkpoint is kept in {self.req.folder}; "
-                           f"continue with --resume {self.req.folder} after fixing the spec.") from None
+            raise RunError(f"{e}\nThe last good checkpoint is kept in {self.req.folder}; continue "
+                           f"with `mtdsl run --resume {self.req.folder}` once the cause is fixed.") from None
 
     def log_step(self, it: int, stats: StepStats) -> None:
         value = getattr(stats, self.metric)
