@@ -79,12 +79,12 @@ def run_ref(ref: str | None, overrides: list[str], *, out_dir: str | None, seed:
 
 
 def _run_all(ref, planned, units, overrides, device, console, jobs, log) -> list[Path]:
-    from ..recipe.meta_train import operative
+    from ..recipe.meta_train import run_hashes
 
     todo = []
     for unit, s, folder in planned:
         done = finished(folder)
-        if done is not None and done.get("spec_sha256") == operative(unit.compiled)[1]:
+        if done is not None and done.get("spec_sha256") in run_hashes(unit.compiled, s):
             console.print(f"{folder}: already finished, skipped")
         else:
             todo.append((units.index(unit), s, folder))

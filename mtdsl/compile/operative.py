@@ -21,8 +21,11 @@ _RESERVED = {"true", "false", "none", "model", "block", "experiment", "sweep", "
              "over", "for", "in", "residual", "shortcut", "grid", "zip"}
 
 
-def operative_text(c: Compiled, header: str = "") -> str:
+def operative_text(c: Compiled, header: str = "", seed: int | None = None) -> str:
+    """`seed`: the one seed a run ran, written as its `seeds`, so the file reruns that run."""
     exp = c.experiment.model_dump(mode="json", exclude={"model"})
+    if seed is not None:
+        exp["seeds"] = [seed]
     call = c.experiment.model
     parts = [header] if header else []
     for d in _definitions_used(c.resolved.workspace.models, call.func):

@@ -37,7 +37,7 @@ from ..errors import RunError
 from ..report.live import LiveDisplay
 from ..report.recompile import parameter_table
 from ..report.result import build_result, split_entry
-from ..report.rundir import Checkpoint, FinalTensors, RunDir, open_run
+from ..report.rundir import Checkpoint, FinalTensors, Run, RunDir, open_run
 from ..report.stats import mean_ci95
 from ..report.summary import SparsityRow, print_summary
 from .communicator import SingleProcess, launched_by_torchrun
@@ -73,12 +73,19 @@ def source_of(c: Compiled) -> str:
     return str(Path(c.resolved.definition.span.file).resolve())
 
 
-def operative(c: Compiled) -> tuple[str, str]:
-    """The operative spec and its sha256. Where it came from (source file, --set lines) is
-    kept in resolved.json, not here, so one configuration has one hash wherever it ran."""
+def operative(c: Compiled, seed: int | None = None) -> tuple[str, str]:
+    """The operative spec of the run of `seed` (its `seeds` is that one seed; all of them
+    without one) and its sha256. Where it came from (source file, --set lines) is kept in
+    resolved.json, not here, so one run has one hash wherever it ran."""
     text = operative_text(c, f"// Operative spec of `{c.resolved.name}`: imports, inheritance, "
-                             "overrides and defaults applied.")
+                             "overrides and defaults applied.", seed)
     return text, sha256(text)
+
+
+def run_hashes(c: Compiled, seed: int) -> tuple[str, str]:
+    """The sha256s a finished or resumable run of `seed` may carry: its own, and the one of
+    folders written before spec.mt named its seed (all the experiment's seeds)."""
+    return operative(c, seed)[1], operative(c)[1]
 
 
 def resolved_document(c: Compiled) -> dict:
@@ -155,7 +162,9 @@ class MetaTraining:
 
     def setup(self) -> None:
         req = self.req
-        self.text, self.sha = operative(self.c)
+        self.text, self.sha = operative(self.c, self.seed)
+        if Run(req.folder).recorded_sha256() == operative(self.c)[1]:  # an older folder
+            self.text, self.sha = operative(self.c)
         self.sources = open_sources(self.c.experiment, req.device)  # before the folder: missing data leaves none
         self.run_dir = RunDir(req.folder)
         if self.plan.outer.meta_batch < self.comm.world_size:

@@ -1,0 +1,46 @@
+"""A run of one seed writes that seed in its spec.mt, whose sha256 names the run: rerunning
+skips it, and folders written before (all the seeds in spec.mt) are still recognised."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+
+from typer.testing import CliRunner
+
+from conftest import ROOT
+from mtdsl.cli.main import app
+
+ARGS = ["run", "specs/sinusoid_maml.mt", "--set", "seeds=[1, 2]", "--set", "outer.iterations=1",
+        "--set", "eval.test_tasks=2", "--set", "outer.meta_batch=1"]
+
+
+def test_each_seeds_spec_says_its_seed_and_a_rerun_skips_it(tmp_path, monkeypatch):
+    monkeypatch.chdir(ROOT)
+    out = tmp_path / "run"
+    done = CliRunner().invoke(app, ARGS + ["--out", str(out)])
+    assert done.exit_code == 0, done.output
+    shas = {}
+    for seed in (1, 2):
+        folder = out / f"seed{seed}"
+        text = (folder / "spec.mt").read_text()
+        assert re.search(rf"^  seeds: \[{seed}\]$", text, flags=re.M), text
+        sha = hashlib.sha256(text.encode()).hexdigest()
+        assert (folder / "spec.sha256").read_text().split()[0] == sha
+        assert json.loads((folder / "result.json").read_text())["spec_sha256"] == sha
+        shas[seed] = sha
+    assert shas[1] != shas[2]
+
+    # A folder from before: spec.mt with every seed, and its hash. Still seen as finished.
+    old = out / "seed2"
+    legacy = (old / "spec.mt").read_text().replace("seeds: [2]", "seeds: [1, 2]")
+    legacy_sha = hashlib.sha256(legacy.encode()).hexdigest()
+    (old / "spec.mt").write_text(legacy)
+    (old / "spec.sha256").write_text(f"{legacy_sha}  spec.mt\n")
+    result = json.loads((old / "result.json").read_text())
+    (old / "result.json").write_text(json.dumps({**result, "spec_sha256": legacy_sha}))
+
+    again = CliRunner().invoke(app, ARGS + ["--out", str(out)])
+    assert again.exit_code == 0, again.output
+    assert " ".join(again.output.split()).count("already finished, skipped") == 2
