@@ -41,10 +41,23 @@ class Data(Strict):
         """A dataset without `split` takes its role's (datasets.default_split): a meta-test
         set never silently reads the train split."""
         from .datasets import default_split
-        from .evaluate import Symbol  # a bare name; a quoted string is no dataset
+        from .spec_base import is_name  # a bare name; a quoted string is no dataset
 
         if not isinstance(data, dict):
             return data
+        data = dict(data)
+        bare = {k: ({"kind": str(v)} if is_name(v) else v) for k, v in data.items()}
+        train = bare.get("train")
+        for role in ("train", "valid"):
+            split = default_split(role, bare.get(role), train)
+            if split is not None:
+                data[role] = {**bare[role], "split": split}
+        tests = data.get("test")
+        if tests is not None:
+            listed = [({"kind": str(t)} if is_name(t) else t) for t in _listify(tests)]
+            data["test"] = [({**t, "split": s} if (s := default_split("test", t, train)) else t)
+                            for t in listed]
+        return data
 
 
 # ---- task, roles, mask ------------------------------------------------------------------------
