@@ -56,7 +56,9 @@ def _cache_file() -> str | bool:
 
 
 def parse(text: str, name: str) -> tuple[ast.Module | None, list[Diagnostic]]:
-    """Parse a whole file. Returns the tree (None if any syntax error) and diagnostics."""
+    """Parse a whole file. Returns the tree (None if any syntax error) and diagnostics.
+    A leading byte-order mark, which some editors write, is not part of the text."""
+    text = text.removeprefix("\ufeff")
     source = register(Source(name, text))
     early = _prescan(source)
     if early is not None:

@@ -15,4 +15,4 @@ experiment broken {
   inner { steps: 1, lr: 0.4 }
   outer { optimizer: sgd(lr: 10, momentum: 0.9), schedule: cosine(warmup: 10), iterations: 100 }
 }
-// expect: 7:31: `tests/specs/bad/not_utf8.mt` is not UTF-8 text: byte 0xe9 cannot be read
+// expect: 7:31: `tests/specs/bad/syntax_not_utf8.mt` is not UTF-8 text: byte 0xe9 cannot be read
