@@ -44,3 +44,14 @@ def test_each_seeds_spec_says_its_seed_and_a_rerun_skips_it(tmp_path, monkeypatc
     again = CliRunner().invoke(app, ARGS + ["--out", str(out)])
     assert again.exit_code == 0, again.output
     assert " ".join(again.output.split()).count("already finished, skipped") == 2
+
+
+def test_run_warns_when_a_set_cuts_the_run_below_its_warmup(tmp_path, monkeypatch):
+    monkeypatch.chdir(ROOT)
+    done = CliRunner().invoke(app, ["run", "specs/sinusoid_maml.mt", "--seed", "1", "--out", str(tmp_path / "r"),
+                                    "--set", "outer.schedule=cosine(warmup: 5)", "--set", "outer.iterations=1",
+                                    "--set", "eval.test_tasks=2", "--set", "outer.meta_batch=1"])
+    assert done.exit_code == 0, done.output
+    said = " ".join(done.output.split())
+    assert "warning: the warmup (5 iterations) is longer than the run (1)" in said
+    assert said.index("warning:") < said.index("seed 1")  # before the run starts

@@ -40,6 +40,17 @@ def plan_folders(units: list[Unit], out_dir: str | None, seed: int | None,
     return runs
 
 
+def print_warnings(units: list[Unit]) -> None:
+    """What `mtdsl check` warns about, said before anything runs: a `--set outer.iterations`
+    that cuts the run below its warmup is news worth reading before the hours it takes."""
+    said: list[str] = []
+    for unit in units:
+        said += [text for d in unit.compiled.warnings if (text := d.render()) not in said]
+    err = Console(stderr=True, highlight=False)
+    for text in said:
+        err.print(text, markup=False, soft_wrap=True, style="yellow")
+
+
 def finished(folder: Path) -> dict | None:
     """The folder's result.json document when it holds a finished run."""
     from ..report.rundir import RESULT, open_run
@@ -65,6 +76,7 @@ def run_ref(ref: str | None, overrides: list[str], *, out_dir: str | None, seed:
     if resume is not None:
         return [_resume(resume, device, console, log)]
     units = compile_units(ref, overrides)
+    print_warnings(units)
     check_installed(tuple({t for u in units for t in wanted(u.compiled.experiment, log)}))
     created: list[Path] = []
     # Folder names hold the time: one process picks them, so all processes use the same.
