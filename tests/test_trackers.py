@@ -107,20 +107,62 @@ def test_mlflow_groups_the_sweep_one_run_per_seed(sweep: Path):
         assert spec.read_text() == (folder / "spec.mt").read_text()
 
 
-def test_mlflow_tracking_uri_is_used_when_set(tmp_path: Path):
-    import mlflow
-
-    uri = f"sqlite:///{tmp_path / 'server.db'}"
-    _run(str(ROOT / "specs" / "sinusoid_maml.mt"), "--seed", "3", "--log", "mlflow", "--out", str(tmp_path / "run"),
-         "--set", "outer.iterations=2", "--set", "eval.test_tasks=5", env={"MLFLOW_TRACKING_URI": uri})
-    assert not (tmp_path / "run" / "mlflow.db").exists()
-    mlflow.set_tracking_uri(uri)
-    [run] = mlflow.search_runs(experiment_names=["sinusoid_maml"], output_format="list")
-    assert run.data.tags["mtdsl.seed"] == "3" and "mtdsl.point" not in run.data.tags
-    assert run.data.params["seed"] == "3" and run.info.status == "FINISHED"
-
-
 def test_an_unknown_tracker_is_refused():
     r = subprocess.run([MTDSL, "run", str(ROOT / "specs" / "sinusoid_maml.mt"), "--log", "wandb"],
                        capture_output=True, text=True)
     assert r.returncode == 2 and "unknown tracker `wandb`" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_an_unusable_tracking_store_is_a_run_error_not_a_crash(tmp_path: Path):
+    uri = f"sqlite:///{tmp_path / 'missing-file' / 'x.db'}"
+    (tmp_path / "missing-file").write_text("a file where the store's folder would be")
+    r = subprocess.run([MTDSL, "run", str(ROOT / "specs" / "sinusoid_maml.mt"), "--seed", "1", "--log", "mlflow",
+                        "--out", str(tmp_path / "run"), "--set", "outer.iterations=2"],
+                       capture_output=True, text=True, env={**os.environ, "MLFLOW_TRACKING_URI": uri})
+    assert r.returncode == 1 and "Traceback" not in r.stderr and "internal error" not in r.stderr
+    assert f"MLflow at {uri}" in r.stderr and "--resume" in r.stderr
+    assert (tmp_path / "run" / "spec.mt").is_file()
+
+
+def test_a_killed_run_resumes_its_tracker_runs(tmp_path: Path):
+    """SIGKILL after a few checkpoints, then --resume: the same MLflow run ends FINISHED with
+    every step, and TensorBoard shows each step once (what the first life logged past the
+    checkpoint is dropped, as from metrics.jsonl)."""
+    import signal
+    import time
+
+    import mlflow
+    from mlflow.tracking import MlflowClient
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    uri = f"sqlite:///{tmp_path / 'server.db'}"
+    env = {**os.environ, "MLFLOW_TRACKING_URI": uri}
+    folder = tmp_path / "run"
+    proc = subprocess.Popen([MTDSL, "run", str(ROOT / "specs" / "sinusoid_maml.mt"), "--seed", "3", "--out", str(folder),
+                             "--log", "mlflow,tensorboard", "--set", "outer.iterations=60", "--set", "inner.steps=1",
+                             "--set", "eval.every=5", "--set", "eval.test_tasks=5"],
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def logged() -> int:
+        lines = (folder / "metrics.jsonl").read_text().splitlines() if (folder / "metrics.jsonl").exists() else []
+        return max((json.loads(l)["iteration"] for l in lines if l.endswith("}")), default=0)
+
+    deadline = time.monotonic() + 120
+    while logged() < 12 and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not (folder / "result.json").exists(), "the run ended before it could be killed"
+    _run("--resume", str(folder), "--log", "mlflow,tensorboard", env=env)
+
+    assert not (folder / "mlflow.db").exists()  # MLFLOW_TRACKING_URI is where it went
+    mlflow.set_tracking_uri(uri)
+    [run] = mlflow.search_runs(experiment_names=["sinusoid_maml"], output_format="list")
+    assert run.info.status == "FINISHED" and run.data.tags["mtdsl.seed"] == "3" and "mtdsl.point" not in run.data.tags
+    steps = {m.step for m in MlflowClient(uri).get_metric_history(run.info.run_id, "loss")}
+    assert steps == set(range(1, 61))
+    events = EventAccumulator(str(folder / "tensorboard"))
+    events.Reload()
+    records = [r for r in _metrics(folder) if "loss" in r]
+    assert [e.step for e in events.Scalars("loss")] == [r["iteration"] for r in records] == list(range(1, 61))
+    assert [e.value for e in events.Scalars("loss")] == pytest.approx([r["loss"] for r in records], rel=1e-6)

@@ -21,6 +21,7 @@ continues its tracker run.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import os
@@ -223,6 +224,24 @@ def _hparam(v: str):
 
 # ---- MLflow ---------------------------------------------------------------------------------
 
+def _reported(method):
+    """An MLflow failure (a server gone, a store that cannot be written) ends the run as a
+    RunError that names the tracking URI; the run folder keeps everything logged so far."""
+    @functools.wraps(method)
+    def call(self, *args):
+        from mlflow.exceptions import MlflowException
+        from sqlalchemy.exc import SQLAlchemyError
+
+        try:
+            return method(self, *args)
+        except (MlflowException, SQLAlchemyError, OSError) as e:
+            why = e.message if isinstance(e, MlflowException) else f"{type(e).__name__}: {e}"
+            raise RunError(f"MLflow at {self.uri}: {why}. The run folder "
+                           f"{self.folder} keeps everything; run without MLflow, or fix "
+                           "MLFLOW_TRACKING_URI and continue with --resume") from None
+    return call
+
+
 class MLflowSink(Sink):
     """The mlflow client (no global active run: several runs may log from one process)."""
 
@@ -238,23 +257,20 @@ class MLflowSink(Sink):
     def start(self, resolved: dict, folder: Path) -> None:
         import logging
 
-        from mlflow.exceptions import MlflowException
-        from mlflow.tracking import MlflowClient
-
         # The store's set-up messages would break into the live display.
         for name in ("mlflow", "alembic"):
             logging.getLogger(name).setLevel(logging.WARNING)
         self.folder = folder
-        uri = os.environ.get("MLFLOW_TRACKING_URI")
+        server = os.environ.get("MLFLOW_TRACKING_URI")
         store = self.run.store.resolve()
-        self.client = MlflowClient(tracking_uri=uri or f"sqlite:///{store / MLFLOW_DB}")
-        try:
-            self._start(resolved, folder, uri, store)
-        except MlflowException as e:
-            raise RunError(f"MLflow at {self.client.tracking_uri}: {e.message}; the run folder "
-                           f"{folder} keeps everything, run without MLflow or fix MLFLOW_TRACKING_URI") from None
+        self.uri = server or f"sqlite:///{store / MLFLOW_DB}"
+        self._start(resolved, folder, None if server else (store / MLFLOW_ARTIFACTS).as_uri())
 
-    def _start(self, resolved: dict, folder: Path, uri: str | None, store: Path) -> None:
+    @_reported
+    def _start(self, resolved: dict, folder: Path, artifacts: str | None) -> None:
+        from mlflow.tracking import MlflowClient
+
+        self.client = MlflowClient(tracking_uri=self.uri)
         existing = self.client.search_runs(
             [e.experiment_id for e in self.client.search_experiments()],
             filter_string=f"tags.`mtdsl.folder` = '{_quote(str(folder.resolve()))}'", max_results=1)
@@ -262,7 +278,7 @@ class MLflowSink(Sink):
             self.run_id = existing[0].info.run_id
             self.client.update_run(self.run_id, status="RUNNING")
             return
-        experiment = self._experiment(None if uri else (store / MLFLOW_ARTIFACTS).as_uri())
+        experiment = self._experiment(artifacts)
         tags = {"mtdsl.experiment": resolved.get("experiment", ""), "mtdsl.seed": str(self.run.seed),
                 "mtdsl.folder": str(folder.resolve()), "mtdsl.spec_sha256": resolved.get("spec_sha256", "")}
         if self.run.point:
@@ -292,6 +308,7 @@ class MLflowSink(Sink):
         for i in range(0, len(items), 100):  # the API's limit per request
             self.client.log_batch(self.run_id, params=items[i:i + 100])
 
+    @_reported
     def record(self, record: dict[str, Any]) -> None:
         self._metrics(flat_numbers(record), int(record.get("iteration", 0)))
         if len(self.pending) >= self.BATCH:
@@ -310,11 +327,15 @@ class MLflowSink(Sink):
             self.client.log_batch(self.run_id, metrics=self.pending[i:i + 1000])
         self.pending = []
 
+    @_reported
     def artifact(self, path: Path) -> None:
+        # Sent at each checkpoint: a killed run has in MLflow every step up to the checkpoint
+        # it resumes from.
+        self._flush()
         if path.name == RESULT:
-            self._flush()
             self.client.log_artifact(self.run_id, str(path))
 
+    @_reported
     def finish(self, result: dict) -> None:
         self._metrics(result_numbers(result), int(result.get("iterations", 0)))
         self._flush()
@@ -323,8 +344,9 @@ class MLflowSink(Sink):
         self.client.set_terminated(self.run_id, "FINISHED")
         self.finished = True
 
+    @_reported
     def close(self) -> None:
-        if self.run_id is None:
+        if self.run_id is None:  # it never started
             return
         self._flush()
         if not self.finished:  # stopped or failed: `mtdsl run --resume` continues this run
