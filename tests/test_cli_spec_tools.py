@@ -12,7 +12,10 @@ import pytest
 import torch
 from PIL import Image
 
+from typer.testing import CliRunner
+
 from conftest import ROOT
+from mtdsl.cli.main import app
 from mtdsl.data.registry import open_dataset
 from mtdsl.errors import DataError
 
@@ -24,19 +27,26 @@ def mtdsl(*args, cwd=ROOT, env=None) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, cwd=cwd, env=env)
 
 
-def test_diff_exits_0_when_same_1_when_different_2_on_error():
-    same = mtdsl("diff", "specs/omniglot_mlp_maml.mt", "specs/omniglot_mlp_maml.mt")
-    assert same.returncode == 0 and "no differences" in same.stdout
+def cli(*args):
+    """The CLI in this process (no second torch import): for checks of output, not exit paths."""
+    return CliRunner().invoke(app, [*map(str, args)])
+
+
+def test_diff_exits_0_when_same_1_when_different_2_on_error(monkeypatch):
     differ = mtdsl("diff", "specs/omniglot_mlp_maml.mt", "specs/omniglot_mlp_anil.mt")
     assert differ.returncode == 1 and "->" in differ.stdout
-    missing = mtdsl("diff", "specs/omniglot_mlp_maml.mt", "specs/nope.mt")
-    assert missing.returncode == 2 and "no such spec file" in missing.stderr
+    monkeypatch.chdir(ROOT)
+    same = cli("diff", "specs/omniglot_mlp_maml.mt", "specs/omniglot_mlp_maml.mt")
+    assert same.exit_code == 0 and "no differences" in same.output
+    missing = cli("diff", "specs/omniglot_mlp_maml.mt", "specs/nope.mt")
+    assert missing.exit_code == 2 and "no such spec file" in missing.output
 
 
-def test_show_labels_every_sweep_point():
-    done = mtdsl("show", "specs/omniglot_widths.mt::omniglot_widths_maml")
-    assert done.returncode == 0, done.stderr
-    titles = [line.strip() for line in done.stdout.splitlines() if ": model mlp, input" in line]
+def test_show_labels_every_sweep_point(monkeypatch):
+    monkeypatch.chdir(ROOT)
+    done = cli("show", "specs/omniglot_widths.mt::omniglot_widths_maml")
+    assert done.exit_code == 0, done.output
+    titles = [line.strip() for line in done.output.splitlines() if ": model mlp, input" in line]
     assert len(titles) > 1 and len(set(titles)) == len(titles)  # every point told apart
     assert all("[model.width=" in t and ",seed=" in t for t in titles)
 
@@ -92,8 +102,7 @@ experiment glyphs {{
   outer {{ optimizer: adamw(lr: 0.001), iterations: 1 }}
 }}
 """)
-    done = mtdsl("show", spec, "--batch", env={**__import__("os").environ,
-                                               "MTDSL_CACHE": str(tmp_path / "cache")})
-    assert done.returncode == 0, done.stderr
-    line = next(l for l in done.stdout.splitlines() if l.startswith("data.train folder/all"))
+    done = cli("show", spec, "--batch")  # MTDSL_CACHE: the `images` fixture's
+    assert done.exit_code == 0, done.output
+    line = next(l for l in done.output.splitlines() if l.startswith("data.train folder/all"))
     assert "support (2, 1, 28, 28), inputs in [0, 1], mean 0.0" in line  # inverted: ink is 1
