@@ -157,6 +157,14 @@ def test_seeds_and_locations_are_no_difference(tmp_path):
     assert [(row.experiment, row.seeds) for row in table.rows] == [("ticket", [1, 2])]
 
 
+def test_a_field_only_newer_runs_record_splits_nothing(tmp_path):
+    # A later version added a section: older runs' resolved.json lacks it.
+    make_run(tmp_path / "a", "ticket", 1, acc(0.9), spec_doc=spec())
+    make_run(tmp_path / "b", "ticket", 2, acc(0.8), spec_doc={**spec(), "log": {"tensorboard": False}})
+    table = aggregate(find_runs([tmp_path]).runs)
+    assert [(row.experiment, row.seeds) for row in table.rows] == [("ticket", [1, 2])]
+
+
 def test_only_the_field_that_differs_labels_the_rows(tmp_path):
     make_run(tmp_path / "a", "ticket", 1, acc(0.9), spec_doc=spec(width=1, root="/x"))
     make_run(tmp_path / "b", "ticket", 1, acc(0.8), spec_doc=spec(width=2, root="/y"))

@@ -115,13 +115,27 @@ def _sort_key(row_key: tuple) -> tuple:
                   v if isinstance(v, (int, float)) else str(v)) for v in row_key)
 
 
-def configuration(run: Run) -> tuple | None:
+def configuration(run: Run, fields: set[str] | None = None) -> tuple | None:
     """What ran, as comparable (field, value) pairs: the resolved spec without seeds and data
-    locations. None for a run without resolved.json."""
+    locations, and only `fields` when given. None for a run without resolved.json."""
     if run.resolved is None:
         return None
-    return tuple(sorted((k, repr(v)) for k, v in leaf_paths(run.resolved.get("spec", {})).items()
-                        if _is_setting(k)))
+    return tuple(sorted((k, repr(v)) for k, v in _settings(run).items() if fields is None or k in fields))
+
+
+def _settings(run: Run) -> dict[str, Any]:
+    return {k: v for k, v in leaf_paths((run.resolved or {}).get("spec", {})).items() if _is_setting(k)}
+
+
+def _shared_fields(runs: Sequence[Run]) -> dict[str, set[str]]:
+    """Per experiment name, the fields every one of its runs records. A field only newer runs
+    have (a section a later version added, at its default) tells no configurations apart."""
+    shared: dict[str, set[str]] = {}
+    for run in runs:
+        if run.resolved is not None:
+            fields = set(_settings(run))
+            shared[run.experiment] = shared.get(run.experiment, fields) & fields
+    return shared
 
 
 def _is_setting(field: str) -> bool:
@@ -137,8 +151,10 @@ def aggregate(runs: Sequence[Run], by: Sequence[str] = (), baseline: str | None 
     by = tuple(by)
     _check_by(runs, by)
     groups: dict[tuple, list[Run]] = {}
+    shared = _shared_fields(runs)
     for run in runs:
-        key = (run.experiment, configuration(run), *(_group_value(run, k) for k in by))
+        key = (run.experiment, configuration(run, shared.get(run.experiment)),
+               *(_group_value(run, k) for k in by))
         groups.setdefault(key, []).append(run)
     columns: list[str] = []
     for run in runs:
