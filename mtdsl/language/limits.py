@@ -28,6 +28,9 @@ MAX_WORK = 1_000_000
 # The largest shipped network, WRN-28-10, has 89.
 MAX_LAYERS = 10_000
 
+# Points of one sweep (each is compiled in full); the shipped sweeps have 48.
+MAX_SWEEP_POINTS = 256
+
 # References followed inside one another (`a: b.x`, `b: c.y`, ...).
 MAX_REFERENCE_DEPTH = 32
 

@@ -149,12 +149,14 @@ def _too_deep(tree: Tree, name: str) -> Diagnostic | None:
     stack = [(tree, 1)]
     while stack:
         node, depth = stack.pop()
+        if node.data in ("path", "name"):  # `a.b.c` nests a section per part
+            depth += len(node.children) - 1
         if depth > MAX_TREE_DEPTH:
             meta = node.meta
             span = Span(name, meta.line, meta.column, meta.end_line, meta.end_column) \
                 if not getattr(meta, "empty", True) else Span(name, 1, 1, 1, 1)
-            return Diagnostic(f"expression nested more than {MAX_TREE_DEPTH} levels deep", span,
-                              "split it up: a long sum or deep nesting can be named in parts")
+            return Diagnostic(f"nested more than {MAX_TREE_DEPTH} levels deep", span,
+                              "split it up: a long sum, deep brackets or a long dotted name")
         stack.extend((c, depth + 1) for c in node.children if isinstance(c, Tree))
     return None
 

@@ -70,6 +70,10 @@ def _load_file(ws: Workspace, path: Path, chain: list[tuple[str, Span]], top: bo
     ws.files[key] = module
     for item in module.items:
         if isinstance(item, ast.Import):
+            if not item.path.strip() or "\x00" in item.path:
+                ws.diagnostics.append(Diagnostic("an import names a file path", item.span,
+                                                 'write the path of a .mt file, e.g. import "lib/models.mt"'))
+                continue
             target = (path.parent / item.path)
             tkey = str(target.resolve())
             stack = [str(Path(p).resolve()) for p, _ in chain] + [key]

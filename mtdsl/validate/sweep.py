@@ -8,11 +8,13 @@ of every axis. `seeds: [1, 2, 3]` is an axis like any other; each point runs one
 from __future__ import annotations
 
 import itertools
+import math
 import re
 from dataclasses import dataclass
 
 from ..language import ast, printer
 from ..language.diagnostics import Diagnostic, did_you_mean
+from ..language.limits import MAX_SWEEP_POINTS
 from .loader import Workspace
 
 
@@ -54,6 +56,11 @@ def expand(ws: Workspace, name: str) -> tuple[list[Point], list[Diagnostic]]:
         sizes = ", ".join(f"{path} has {len(values)}" for path, values in axes)
         diags.append(Diagnostic(f"a zip sweep needs axes of one length: {sizes}", sweep.name_span,
                                 "give every axis as many values, or use a grid"))
+    sizes = [len(values) for _, values in axes]
+    points = (min(sizes, default=0) if sweep.mode == "zip" else math.prod(sizes))
+    if points > MAX_SWEEP_POINTS:
+        diags.append(Diagnostic(f"sweep `{name}` has {points:,} points; a sweep has at most {MAX_SWEEP_POINTS}",
+                                sweep.name_span, "split it into several sweeps"))
     if diags:
         return [], diags
     combos = (zip(*(values for _, values in axes)) if sweep.mode == "zip"
