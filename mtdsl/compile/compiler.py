@@ -15,6 +15,7 @@ from ..validate import spec as S
 from ..validate.loader import Workspace
 from ..validate.resolve import Resolved, resolve
 from . import selectors
+from .contradictions import contradictions
 from .task_limits import check_task_limits
 from .graph import Graph, build
 from .plan import (DevicePlan, EvalPlan, InnerPlan, MaskPlan, OptimizerPlan, OuterPlan, ParamPlan,
@@ -63,7 +64,8 @@ def compile_experiment(ws: Workspace, name: str, overrides: list[str] = (),
                              inits.get(p.name) or (exp.mask.weights if roles[p.name] == "masked" else p.init),
                              fan_in=p.fan_in)
                    for p in graph.params)
-    return Compiled(resolved, graph, _plan(exp, params), _mask_weights_unused(resolved, params))
+    return Compiled(resolved, graph, _plan(exp, params),
+                    _mask_weights_unused(resolved, params) + contradictions(resolved, params))
 
 
 def _mask_weights_unused(resolved: Resolved, params: tuple[ParamPlan, ...]) -> list[Diagnostic]:
