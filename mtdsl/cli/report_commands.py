@@ -1,5 +1,5 @@
 """`mtdsl report | figures | export`: results tables, the paper's figures and the found
-network, from run folders. Registered on the app of mtdsl.cli.main when it imports this."""
+network, from run folders. Registered on the shared app (cli.app) when mtdsl.cli.main imports this."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import List, Optional
 import typer
 
 from ..errors import MtdslError
-from .main import _fail, app, err, out
+from .app import _fail, app, err, out
 
 
 def _warn(lines) -> None:
