@@ -22,7 +22,7 @@ $(PY):
 
 $(STAMP): pyproject.toml scripts/install-learn2learn.sh | $(PY)
 	$(PY) -c 'import torch, torchvision' 2>/dev/null || $(PY) -m pip install $(TORCH_PINS)
-	$(PY) -m pip install --quiet -e '.[test,lsp,trackers]'
+	$(PY) -m pip install --quiet -e '.[test,lsp,trackers,cluster]'
 	bash scripts/install-learn2learn.sh $(PY)
 	touch $@
 

@@ -8,9 +8,58 @@ import sys
 from typing import List, Optional
 
 import typer
+from rich.console import Console
 
 from ..errors import MtdslError, SpecError
-from .app import _fail, _highlighted, app, err, out  # noqa: E402,F401
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="mtdsl: meta-learning experiments (Meta-ticket, MAML, ANIL, BOIL) from .mt specs.")
+out = Console(highlight=False)
+err = Console(stderr=True, highlight=False)
+
+
+def _fail(e: MtdslError, fmt: str = "text") -> None:
+    if isinstance(e, SpecError):
+        if fmt == "json":
+            print(json.dumps([d.to_json() for d in e.diagnostics], indent=2))
+        elif fmt == "github":
+            for d in e.diagnostics:
+                print(d.to_github())
+        else:
+            for d in e.diagnostics:
+                err.print(_highlighted(d.render()) if err.is_terminal else d.render(), markup=False,
+                          soft_wrap=True)
+            n = sum(d.severity == "error" for d in e.diagnostics)
+            err.print(f"{n} error{'s' * (n != 1)}", style="bold red")
+    else:
+        err.print(f"error: {e}", style="bold red", markup=False, soft_wrap=True)
+    raise typer.Exit(e.exit_code)
+
+
+def _highlighted(text: str):
+    """The diagnostic with its quoted spec line coloured by the .mt lexer."""
+    import re
+
+    from rich.syntax import Syntax
+    from rich.text import Text
+
+    from ..language.highlight import MtLexer
+
+    out_text = Text()
+    for i, line in enumerate(text.splitlines()):
+        m = re.match(r"(\d+ \| )(.*)", line)
+        if i == 0:
+            out_text.append(line, style="bold")
+        elif m:
+            out_text.append(m.group(1), style="blue")
+            code = Syntax(m.group(2), MtLexer(), theme="ansi_dark").highlight(m.group(2))
+            code.rstrip()
+            out_text.append_text(code)
+        else:
+            out_text.append(line, style="blue" if line.lstrip().startswith(("|", "=")) else None)
+        out_text.append("\n")
+    out_text.rstrip()
+    return out_text
 
 
 @app.command()
@@ -80,6 +129,10 @@ def run(ref: Optional[str] = typer.Argument(None, help="spec file, or file.mt::e
         device: Optional[str] = typer.Option(None, "--device", help="cpu, cuda or auto"),
         resume: Optional[str] = typer.Option(None, "--resume", help="continue the run in this folder"),
         jobs: int = typer.Option(1, "--jobs", min=1, help="runs in parallel processes (one per GPU with several)"),
+        cluster: Optional[str] = typer.Option(None, "--cluster", help="run every (point, seed) as a task of "
+                                              "this cluster: ray (RAY_ADDRESS, else a local Ray)"),
+        retries: int = typer.Option(1, "--retries", min=0, help="with --jobs or --cluster: times a failed "
+                                    "run is tried again before it is reported"),
         log: Optional[str] = typer.Option(None, "--log", help="also log to experiment trackers: tensorboard, "
                                           "mlflow, or both comma-separated (besides the spec's `log`)")) -> None:
     """Meta-train an experiment (every seed, every sweep point), meta-test it, write run folders."""
@@ -89,6 +142,10 @@ def run(ref: Optional[str] = typer.Argument(None, help="spec file, or file.mt::e
     if (ref is None) == (resume is None):
         err.print("error: give a spec to run, or --resume RUN_DIR", style="bold red")
         raise typer.Exit(2)
+    if cluster not in (None, "ray"):
+        err.print(f"error: --cluster {cluster}: the clusters mtdsl runs on are: ray", style="bold red",
+                  markup=False)
+        raise typer.Exit(2)
     try:
         trackers = parse_log_option(log)
     except ValueError as e:
@@ -96,7 +153,7 @@ def run(ref: Optional[str] = typer.Argument(None, help="spec file, or file.mt::e
         raise typer.Exit(2)
     try:
         run_ref(ref, set_, out_dir=out_dir, seed=seed, device=device, console=out, resume=resume, jobs=jobs,
-                log=trackers)
+                log=trackers, cluster=cluster, retries=retries)
     except MtdslError as e:
         _fail(e)
     except KeyboardInterrupt:
@@ -218,4 +275,8 @@ def main() -> None:
 from . import report_commands  # noqa: E402,F401  (registers report, figures, export)
 
 if __name__ == "__main__":
-    main()
+    # Under `python -m`, this file is __main__ and report_commands registered its commands
+    # on the imported mtdsl.cli.main's app, not on this copy's: run that one.
+    from mtdsl.cli.main import main as registered_main
+
+    registered_main()

@@ -60,7 +60,7 @@ def finished(folder: Path) -> dict | None:
 
 def run_ref(ref: str | None, overrides: list[str], *, out_dir: str | None, seed: int | None,
             device: str | None, console: Console, resume: str | None = None, jobs: int = 1,
-            log: tuple[str, ...] = ()) -> list[Path]:
+            log: tuple[str, ...] = (), cluster: str | None = None, retries: int = 1) -> list[Path]:
     """`log`: experiment trackers to log to besides those the specs ask for (--log).
     Under torchrun every process runs this; the main one plans the folders and speaks."""
     from ..recipe.communicator import this_process
@@ -69,9 +69,9 @@ def run_ref(ref: str | None, overrides: list[str], *, out_dir: str | None, seed:
     comm = this_process()
     if not comm.is_main:
         console = Console(file=io.StringIO())
-    if comm.world_size > 1 and jobs > 1:
-        raise RunError("--jobs runs several experiments side by side; under torchrun the processes "
-                       "share one run instead: drop --jobs")
+    if comm.world_size > 1 and (jobs > 1 or cluster):
+        raise RunError("--jobs and --cluster run several experiments side by side; under torchrun the "
+                       "processes share one run instead: drop them")
 
     if resume is not None:
         return [_resume(resume, device, console, log)]
@@ -83,14 +83,14 @@ def run_ref(ref: str | None, overrides: list[str], *, out_dir: str | None, seed:
     planned = [(units[i], s, f) for i, s, f in comm.on_main(
         lambda: [(units.index(u), s, f) for u, s, f in plan_folders(units, out_dir, seed, created)])]
     try:
-        return _run_all(ref, planned, units, overrides, device, console, jobs, log)
+        return _run_all(ref, planned, units, overrides, device, console, jobs, log, cluster, retries)
     finally:  # a run that failed before writing anything leaves no empty folders behind
         for folder in [f for _, _, f in reversed(planned)] + created if comm.is_main else []:
             if folder.is_dir() and not any(folder.iterdir()):
                 folder.rmdir()
 
 
-def _run_all(ref, planned, units, overrides, device, console, jobs, log) -> list[Path]:
+def _run_all(ref, planned, units, overrides, device, console, jobs, log, cluster=None, retries=1) -> list[Path]:
     from ..recipe.meta_train import run_hashes
 
     todo = []
@@ -100,15 +100,30 @@ def _run_all(ref, planned, units, overrides, device, console, jobs, log) -> list
             console.print(f"{folder}: already finished, skipped")
         else:
             todo.append((units.index(unit), s, folder))
-    if jobs > 1 and len(todo) > 1:
-        _in_parallel(ref, overrides, device, todo, jobs, console, log)
+    errors: dict[str, str | None] = {}
+    if todo and (cluster or (jobs > 1 and len(todo) > 1)):
+        from .executors import Job, executor_for, run_jobs
+
+        here = Path.cwd()
+        work = [Job(_absolute_ref(ref), tuple(overrides), device, index, s, str(here / folder), log)
+                for index, s, folder in todo]
+        errors = run_jobs(executor_for(cluster, jobs, device), work, console, retries)
     else:
         for index, s, folder in todo:
             _run_one(units[index], s, folder, overrides, device, console, log)
-    results = [(unit, s, folder, finished(folder)) for unit, s, folder in planned]
+    results = [(unit, s, folder, finished(folder), errors.get(str(Path.cwd() / folder)))
+               for unit, s, folder in planned]
     if len(results) > 1:
         _print_overview(console, results)
-    return [folder for _, _, folder, _ in results]
+    failed = [f"{folder}: {error}" for _, _, folder, _, error in results if error]
+    if failed:
+        raise RunError(f"{len(failed)} of {len(todo)} runs failed (the others finished):\n" + "\n".join(failed))
+    return [folder for _, _, folder, _, _ in results]
+
+
+def _absolute_ref(ref: str) -> str:
+    path, sep, name = ref.partition("::")
+    return str(Path(path).resolve()) + sep + name
 
 
 def _run_one(unit: Unit, seed: int, folder: Path, overrides, device, console, log=()) -> None:
@@ -121,73 +136,6 @@ def _run_one(unit: Unit, seed: int, folder: Path, overrides, device, console, lo
     trackers = for_run(c.experiment, log, unit.group, unit.label, seed, folder) if comm.is_main else []
     MetaTraining(RunRequest(c, seed, folder, overrides, pick_device(device or c.experiment.device.type),
                             source_of(c)), console, comm=comm, sinks=trackers).run()
-
-
-# ---- --jobs N: runs in worker processes -------------------------------------------------------
-
-def _in_parallel(ref, overrides, device, todo, jobs: int, console: Console, log=()) -> None:
-    """Each run in its own process (spawned, so CUDA starts clean), N at a time; on a machine
-    with several GPUs each worker holds one. A worker's output goes to `output.log` in its
-    run folder; this process reports starts, ends and failures."""
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor, as_completed
-
-    context = multiprocessing.get_context("spawn")
-    gpus = context.Queue()
-    for gpu in _gpus_for(device, jobs):
-        gpus.put(gpu)
-    failures = []
-    with ProcessPoolExecutor(jobs, mp_context=context, initializer=_worker_start, initargs=(gpus, jobs)) as pool:
-        futures = {pool.submit(_worker_run, ref, overrides, device, i, s, str(f), log): f for i, s, f in todo}
-        console.print(f"running {len(todo)} runs, {jobs} at a time")
-        for future in as_completed(futures):
-            folder = futures[future]
-            error = future.result()
-            if error:
-                failures.append(f"{folder}: {error}")
-                console.print(f"failed: {folder}: {error}", markup=False)
-            else:
-                console.print(f"finished: {folder}", markup=False)
-    if failures:
-        raise RunError(f"{len(failures)} of {len(todo)} runs failed:\n" + "\n".join(failures))
-
-
-def _gpus_for(device: str | None, jobs: int) -> list[int]:
-    import torch
-
-    count = torch.cuda.device_count() if device in (None, "auto", "cuda") else 0
-    return [i % count for i in range(jobs)] if count > 1 else []
-
-
-def _worker_start(gpus, jobs: int) -> None:
-    import os
-    import queue
-
-    try:
-        os.environ["CUDA_VISIBLE_DEVICES"] = str(gpus.get_nowait())
-    except queue.Empty:
-        pass
-    import torch
-
-    torch.set_num_threads(max(1, (os.cpu_count() or 1) // jobs))
-
-
-def _worker_run(ref, overrides, device, index: int, seed: int, folder: str, log=()) -> str | None:
-    """One run in a worker; returns an error message instead of raising, so one failed run
-    does not stop the others."""
-    from ..errors import MtdslError
-    from ..report.rundir import OUTPUT_LOG
-
-    console = Console(file=io.StringIO(), width=120)
-    try:
-        unit = compile_units(ref, overrides)[index]
-        _run_one(unit, seed, Path(folder), overrides, device, console, log)
-        return None
-    except MtdslError as e:
-        return str(e)
-    finally:
-        if Path(folder).is_dir():
-            (Path(folder) / OUTPUT_LOG).write_text(console.file.getvalue())
 
 
 def _resume(folder: str, device: str | None, console: Console, log=()) -> Path:
@@ -217,10 +165,11 @@ def _print_overview(console: Console, results) -> None:
     table = Table(title="Runs")
     for col in ("run", "seed", "test", "folder"):
         table.add_column(col)
-    for unit, s, folder, done in results:
+    for unit, s, folder, done, error in results:
         cells = []
         for split, entry in (done or {}).get("test", {}).items():
             value = f"{entry['mean'] * 100:.2f}%" if entry["metric"] == "accuracy" else f"{entry['mean']:.3f}"
             cells.append(f"{split} {value}")
-        table.add_row(unit.label or unit.group, str(s), ", ".join(cells) or "-", str(folder))
+        status = ", ".join(cells) or (f"failed: {error.strip().splitlines()[0]}" if error else "-")
+        table.add_row(unit.label or unit.group, str(s), status, str(folder))
     console.print(table)
