@@ -255,11 +255,6 @@ class MLflowSink(Sink):
         self.finished = False
 
     def start(self, resolved: dict, folder: Path) -> None:
-        import logging
-
-        # The store's set-up messages would break into the live display.
-        for name in ("mlflow", "alembic"):
-            logging.getLogger(name).setLevel(logging.WARNING)
         self.folder = folder
         server = os.environ.get("MLFLOW_TRACKING_URI")
         store = self.run.store.resolve()
@@ -268,8 +263,14 @@ class MLflowSink(Sink):
 
     @_reported
     def _start(self, resolved: dict, folder: Path, artifacts: str | None) -> None:
+        import logging
+
         from mlflow.tracking import MlflowClient
 
+        # The store's set-up messages would break into the live display (after the import,
+        # which sets mlflow's own logging up).
+        for name in ("mlflow", "alembic"):
+            logging.getLogger(name).setLevel(logging.WARNING)
         self.client = MlflowClient(tracking_uri=self.uri)
         existing = self.client.search_runs(
             [e.experiment_id for e in self.client.search_experiments()],
