@@ -96,6 +96,15 @@ async def test_diagnostics_are_checks_and_follow_edits(client: LanguageClient, f
     await client.wait_for_notification(types.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS)
     [d] = client.diagnostics[uri]
     assert "outer.iterations" in d.message and d.range.start.line == SPEC[:SPEC.index("iterations: 10")].count("\n")
+    # check's warnings too (once, though both experiments inherit the field), as warnings.
+    warned = SPEC.replace("iterations: 10 }", "iterations: 10 }\n  eval { checkpoint: best }")
+    client.text_document_did_change(types.DidChangeTextDocumentParams(
+        text_document=types.VersionedTextDocumentIdentifier(uri=uri, version=4),
+        content_changes=[types.TextDocumentContentChangeWholeDocument(text=warned)]))
+    await client.wait_for_notification(types.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS)
+    [d] = client.diagnostics[uri]
+    assert d.severity == types.DiagnosticSeverity.Warning and "`eval.checkpoint: best` needs a validation set" in d.message
+    assert d.range.start.line == warned[:warned.index("best")].count("\n")
 
 
 async def _hover(client: LanguageClient, uri: str, position: types.Position) -> str:

@@ -42,7 +42,7 @@ def analyse(path: Path, texts: dict[str, str]) -> Analysis:
     """Load and compile a file as `check` does; `texts` are unsaved buffers by resolved path.
 
     Each experiment compiles on its own, so one broken experiment still leaves the others'
-    facts for hover; the diagnostics are check's: every one, once, in its order."""
+    facts for hover; the diagnostics are check's: its warnings, then its errors, each once."""
     path = path.resolve()
     ws = load(path, texts)
     result = Analysis(path, ws)
@@ -50,6 +50,7 @@ def analyse(path: Path, texts: dict[str, str]) -> Analysis:
         result.diagnostics = list(ws.diagnostics)
         return result
     seen: set[str] = set()
+    problems: list[Diagnostic] = []
     for name in list(ws.own) + list(ws.own_sweeps):
         try:
             result.units += compile_names(ws, [name], [])
@@ -57,5 +58,10 @@ def analyse(path: Path, texts: dict[str, str]) -> Analysis:
             for d in e.diagnostics:
                 if d.render() not in seen:
                     seen.add(d.render())
-                    result.diagnostics.append(d)
+                    problems.append(d)
+    warnings: list[Diagnostic] = []
+    for w in (w for u in result.units for w in u.compiled.warnings):
+        if w not in warnings:
+            warnings.append(w)
+    result.diagnostics = warnings + problems
     return result
