@@ -80,6 +80,8 @@ def _layer(layer: ast.Layer, users: Users) -> str:
     call = layer.call
     kind = KINDS.get(call.func)
     head = f"**{call.func}**" + (f": {kind.doc}" if kind and kind.doc else "")
+    if kind is None:  # a block: its own layers carry the shapes
+        return head + " (a block; hover its layers in its definition for shapes and counts)"
     found = _find_layers(call, users)
     if found is None:
         return head + "\n\nNo experiment that uses this model compiles, so its shapes are unknown."
