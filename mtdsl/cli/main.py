@@ -33,9 +33,7 @@ def check(files: List[str] = typer.Argument(..., help="spec files, or file.mt::e
         try:
             compiled = compile_ref(ref, set_)
             count += len(compiled)
-            for w in (w for c in compiled for w in c.warnings):  # inherited ones once
-                if w not in warnings:
-                    warnings.append(w)
+            warnings += [w for c in compiled for w in c.warnings if w not in warnings]
         except SpecError as e:
             problems += e.diagnostics
     if problems:
@@ -87,7 +85,9 @@ def run(ref: Optional[str] = typer.Argument(None, help="spec file, or file.mt::e
         retries: int = typer.Option(1, "--retries", min=0, help="with --jobs or --cluster: times a failed "
                                     "run is tried again before it is reported"),
         log: Optional[str] = typer.Option(None, "--log", help="also log to experiment trackers: tensorboard, "
-                                          "mlflow, or both comma-separated (besides the spec's `log`)")) -> None:
+                                          "mlflow, or both comma-separated (besides the spec's `log`)"),
+        estimate: bool = typer.Option(False, "--estimate", help="only say what each run would cost here: "
+                                      "parameters, memory, measured seconds per iteration, wall time")) -> None:
     """Meta-train an experiment (every seed, every sweep point), meta-test it, write run folders."""
     from ..report.trackers import parse_log_option
     from .run import run_ref
@@ -95,6 +95,12 @@ def run(ref: Optional[str] = typer.Argument(None, help="spec file, or file.mt::e
     if (ref is None) == (resume is None):
         err.print("error: give a spec to run, or --resume RUN_DIR", style="bold red")
         raise typer.Exit(2)
+    if estimate:
+        from .estimate import estimate_ref
+        try:
+            return estimate_ref(ref, set_, seed=seed, device=device, console=out)
+        except MtdslError as e:
+            _fail(e)
     if cluster not in (None, "ray"):
         err.print(f"error: --cluster {cluster}: the clusters mtdsl runs on are: ray", style="bold red",
                   markup=False)

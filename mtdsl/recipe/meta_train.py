@@ -41,6 +41,7 @@ from ..report.rundir import Checkpoint, FinalTensors, Run, RunDir, open_run
 from ..report.stats import mean_ci95
 from ..report.summary import SparsityRow, print_summary
 from .communicator import SingleProcess, launched_by_torchrun
+from .estimate import estimate, print_estimate, worth_timing
 from .sinks import Sink, open_sinks
 from .sources import open_sources
 
@@ -212,10 +213,15 @@ class MetaTraining:
                 **self.comm.describe(req.device), "versions": _versions()}
 
     def announce(self) -> None:
-        """What the run is about to compute, printed before the first step."""
+        """What the run is about to compute and what it will cost, printed before the first
+        step (time is measured only where that is a small share of the run: estimate.py)."""
         if self.plan.outer.iterations > self.learner.iteration:
             first = self.sources.train.sample(self.plan.outer.meta_batch, seeded_generator(self.seed, "probe"))
             self.console.print(f"computing {self.learner.execution(first)}")
+            if self.main:
+                timed = worth_timing(self.plan.outer.iterations, self.learner.iteration)
+                print_estimate(self.console, estimate(self.c, self.sources, self.learner, self.seed, timed=timed,
+                                                      setup_seconds=time.monotonic() - self.started))
 
     # -- train ---------------------------------------------------------------------------
 
