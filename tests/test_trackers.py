@@ -124,6 +124,7 @@ def test_an_unusable_tracking_store_is_a_run_error_not_a_crash(tmp_path: Path):
     assert (tmp_path / "run" / "spec.mt").is_file()
 
 
+@pytest.mark.slow
 def test_a_killed_run_resumes_its_tracker_runs(tmp_path: Path):
     """SIGKILL after a few checkpoints, then --resume: the same MLflow run ends FINISHED with
     every step, and TensorBoard shows each step once (what the first life logged past the
