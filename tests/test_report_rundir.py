@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from mtdsl.errors import RunError
-from mtdsl.report.rundir import RunDir
+from mtdsl.report.rundir import RunDir, WriteError
 
 REPO = Path(__file__).resolve().parents[1]
 NOW = datetime(2026, 11, 26, 7, 45, 12)
@@ -98,7 +98,7 @@ def test_failed_replace_keeps_old_file_and_leaves_no_temp(tmp_path, monkeypatch)
         raise OSError("simulated crash")
 
     monkeypatch.setattr(os, "replace", crash)
-    with pytest.raises(OSError, match="simulated"):
+    with pytest.raises(WriteError, match="simulated"):  # a RunError naming the file
         run.write_result({"version": 2, "big": list(range(10_000))})
     assert strict_loads((run.path / "result.json").read_text()) == {"version": 1}
     assert leftovers(run.path) == []

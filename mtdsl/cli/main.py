@@ -214,9 +214,17 @@ def schema(output: Optional[str] = typer.Option(None, "--out", help="write to th
         print(text, end="")
 
 
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    # A warning is news for the user (a cache decoded again), not a pointer into our source.
+    err.print(f"warning: {message}", style="yellow", markup=False, soft_wrap=True)
+
+
 def main() -> None:
     """The console script: a bug in mtdsl is reported with where its traceback was saved,
     never dumped over the user's terminal."""
+    import warnings
+
+    warnings.showwarning = _show_warning
     try:
         app()
     except Exception:  # noqa: BLE001 - the last line of defence

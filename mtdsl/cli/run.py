@@ -58,9 +58,21 @@ def finished(folder: Path) -> dict | None:
     return open_run(folder).result if (folder / RESULT).is_file() else None
 
 
-def run_ref(ref: str | None, overrides: list[str], *, out_dir: str | None, seed: int | None,
-            device: str | None, console: Console, resume: str | None = None, jobs: int = 1,
-            log: tuple[str, ...] = (), cluster: str | None = None, retries: int = 1) -> list[Path]:
+def run_ref(ref: str | None, overrides: list[str], **options) -> list[Path]:
+    """Every run `ref` means (or the one `resume` names), with SIGINT and SIGTERM turned into
+    a stop with a checkpoint (recipe/signals.py); options as `_run_ref`'s."""
+    from ..recipe import signals
+
+    with signals.handled():
+        try:
+            return _run_ref(ref, overrides, **options)
+        except signals.Interrupted as stop:  # a second signal between runs (a run handles its own)
+            raise signals.Stopped(stop.signum, f"stopped by {signals.name(stop.signum)}") from None
+
+
+def _run_ref(ref: str | None, overrides: list[str], *, out_dir: str | None, seed: int | None,
+             device: str | None, console: Console, resume: str | None = None, jobs: int = 1,
+             log: tuple[str, ...] = (), cluster: str | None = None, retries: int = 1) -> list[Path]:
     """`log`: experiment trackers to log to besides those the specs ask for (--log).
     Under torchrun every process runs this; the main one plans the folders and speaks."""
     from ..recipe.communicator import this_process

@@ -30,9 +30,12 @@ def operative_text(c: Compiled, header: str = "", seed: int | None = None) -> st
     parts = [header] if header else []
     for d in _definitions_used(c.resolved.workspace.models, call.func):
         parts.append(_definition(d))
-    body = dict(exp)
+    # A section left out whose absence is its default (`checkpoint`) stays left out, so
+    # adding such a section to the language leaves every existing run's hash unchanged.
+    body = {k: v for k, v in exp.items() if v is not None}
     body["model"] = call
-    order = ["seeds", "device", "data", "task", "model", "params", "init", "mask", "inner", "outer", "eval"]
+    order = ["seeds", "device", "data", "task", "model", "params", "init", "mask", "inner", "outer", "eval",
+             "checkpoint"]
     keys = [k for k in order if k in body] + [k for k in body if k not in order]
     lines = [f"experiment {c.resolved.name} {{"]
     for k in keys:

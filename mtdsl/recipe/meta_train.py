@@ -37,11 +37,12 @@ from ..errors import RunError
 from ..report.live import LiveDisplay
 from ..report.recompile import parameter_table
 from ..report.result import build_result, split_entry
-from ..report.rundir import Checkpoint, FinalTensors, Run, RunDir, open_run
+from ..report.rundir import Checkpoint, FinalTensors, Run, RunDir, WriteError, open_run
 from ..report.stats import mean_ci95
 from ..report.summary import SparsityRow, print_summary
 from .communicator import SingleProcess, launched_by_torchrun
 from .estimate import estimate, print_estimate, worth_timing
+from . import signals
 from .sinks import Sink, open_sinks
 from .sources import open_sources
 
@@ -125,7 +126,7 @@ class MetaTraining:
     `run()` calls setup, train, test and finish in order. Extension points: `comm` (how
     the ranks talk), `sinks` (extra record receivers, added to those the spec asks for),
     `checkpoint_due` / `validation_due` (when), `save_checkpoint` / `load_checkpoint`
-    (what), and `interrupted` (what a stop during training does).
+    (what), and `interrupted` (what a stop asked for by a signal does at the end of a step).
     """
 
     def __init__(self, req: RunRequest, console: Console, *, comm=None, sinks: list[Sink] = ()):
@@ -144,20 +145,44 @@ class MetaTraining:
         self.best = None  # (validation value, learner state) when eval.checkpoint is "best"
         self.elapsed_before = 0.0  # training seconds before this process started
         self.started = time.monotonic()
+        self.lock = None  # the run folder's lock (report/lock.py), held by the main rank
+        self.checkpointed: int | None = None  # the iteration of checkpoint.pt on disk
 
     # -- the whole run -------------------------------------------------------------------
 
     def run(self) -> Path:
+        signals.check(f"before the run into {self.req.folder} started")
         try:
             self.setup()
-            try:
-                self.train()
-            except KeyboardInterrupt:
-                self.interrupted()
+            self._stop_if_asked("before meta-training started")
+            self.train()
+            self._stop_if_asked("after meta-training, before meta-testing")
             test = self.test()
             return self.finish(test)
+        except signals.Interrupted as stop:  # a second signal: the step in progress is dropped
+            raise signals.Stopped(stop.signum, f"stopped by {signals.name(stop.signum)} at once; "
+                                               f"{self._kept()}") from None
+        except WriteError as e:
+            raise RunError(f"{e}; {self._kept()} once there is space again or the folder is "
+                           "writable") from None
         finally:
             self.close()
+
+    def _stop_asked(self) -> int | None:
+        """The stop signal the main rank got, on every rank, so all ranks stop together."""
+        return self.comm.on_main(signals.requested)
+
+    def _stop_if_asked(self, when: str) -> None:
+        signum = self._stop_asked()
+        if signum is not None:
+            raise signals.Stopped(signum, f"stopped by {signals.name(signum)} {when}; {self._kept()}")
+
+    def _kept(self) -> str:
+        """What a stopped or failed run leaves to continue from."""
+        if self.checkpointed is None:
+            return "no checkpoint was written yet"
+        return (f"the checkpoint at iteration {self.checkpointed} is kept: continue with "
+                f"`mtdsl run --resume {self.req.folder}`")
 
     # -- setup ---------------------------------------------------------------------------
 
@@ -198,7 +223,10 @@ class MetaTraining:
         self.announce()
 
     def _prepare_folder(self, prepared: dict) -> bool:
-        """Main rank: a fresh folder gets spec and resolved.json; True to resume."""
+        """Main rank: the folder is locked; a fresh one gets spec and resolved.json; True to resume."""
+        self.lock = self.run_dir.lock()
+        if self.lock.note:
+            self.console.print(f"note: {self.lock.note}", markup=False, soft_wrap=True)
         prepared["state"] = self.run_dir.prepare(self.sha)
         if prepared["state"] is None:
             self.run_dir.write_spec(self.text, self.sha)
@@ -236,6 +264,8 @@ class MetaTraining:
                     self.validate(it)
                 if self.checkpoint_due(it):
                     self.save_checkpoint()
+                if self._stop_asked():  # the safe point: the step and its records are whole
+                    self.interrupted()
 
     def step(self) -> StepStats:
         """One outer step on the next meta-batch: every rank draws the whole meta-batch,
@@ -262,7 +292,8 @@ class MetaTraining:
                                                    or it == self.plan.outer.iterations)
 
     def checkpoint_due(self, it: int) -> bool:
-        return it % self.plan.eval.every == 0 or it == self.plan.outer.iterations
+        every = self.c.experiment.checkpoint.every if self.c.experiment.checkpoint else self.plan.eval.every
+        return it % every == 0 or it == self.plan.outer.iterations
 
     # -- validate ------------------------------------------------------------------------
 
@@ -286,6 +317,7 @@ class MetaTraining:
         path = self.run_dir.save_checkpoint(Checkpoint(
             spec_sha256=self.sha, learner=self.learner.state_dict(), train_rng=self.train_rng.get_state(),
             torch_rng=torch.get_rng_state(), best=self.best, elapsed=self.elapsed()))
+        self.checkpointed = self.learner.iteration
         for sink in self.sinks:
             sink.artifact(path)
 
@@ -294,12 +326,16 @@ class MetaTraining:
         self.train_rng.set_state(state.train_rng)
         torch.set_rng_state(state.torch_rng)  # dropout draws from it
         self.best, self.elapsed_before = state.best, state.elapsed
+        self.checkpointed = self.learner.iteration
 
     def interrupted(self) -> None:
-        """A stop during training: keep the state, say how to continue."""
-        self.save_checkpoint()
-        raise RunError(f"interrupted at iteration {self.learner.iteration}; continue with "
-                       f"`mtdsl run --resume {self.req.folder}`") from None
+        """A stop asked for during training (recipe/signals.py): checkpoint the iteration just
+        finished, say how to continue."""
+        if self.checkpointed != self.learner.iteration:
+            self.save_checkpoint()
+        signum = self._stop_asked()
+        raise signals.Stopped(signum, f"stopped by {signals.name(signum)} at iteration "
+                                      f"{self.learner.iteration}; {self._kept()}")
 
     # -- test and finish -----------------------------------------------------------------
 
@@ -340,6 +376,9 @@ class MetaTraining:
         for sink in self.sinks:
             sink.close()
         self.sinks = []
+        if self.lock is not None:
+            self.lock.release()
+            self.lock = None
 
     # -- helpers -------------------------------------------------------------------------
 

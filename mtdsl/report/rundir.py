@@ -10,6 +10,7 @@ Layout of `runs/<experiment>/<timestamp>/` (or the folder given with `--out`):
   final.pt               the finished run's tensors (`FinalTensors`), saved on the CPU
   result.json            the final result (schema in mtdsl/report/result.py); written last,
                          so a folder holding it is a finished run
+  run.lock               while a run writes the folder: its PID and host (report/lock.py)
 
 Whole files are replaced atomically (temp file in the same folder, fsync, os.replace), so a
 reader sees the old file or the new one, never half of one. metrics.jsonl is appended and
@@ -30,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from mtdsl.errors import RunError
+from mtdsl.report.lock import LOCK, RunLock
 
 TIMESTAMP_FORMAT = "%Y-%m-%dT%H-%M-%S"
 
@@ -121,20 +123,62 @@ def atomic_write(path: Path, write) -> None:
     # os.open with 0o666 (not tempfile.mkstemp's 0o600) so the result gets the umask's usual
     # permissions and stays readable by whoever reads the other files of the run.
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
-    fd = os.open(temp_name, flags, 0o666)
+    try:
+        fd = os.open(temp_name, flags, 0o666)
+    except OSError as e:
+        raise WriteError(path, e) from None
     try:
         with os.fdopen(fd, "wb") as f:
-            write(f)
+            stream = _KeepingErrors(f)
+            try:
+                write(stream)
+            except Exception:
+                if stream.error is None:
+                    raise
+                raise WriteError(path, stream.error) from None  # torch.save hides the cause
             f.flush()
             os.fsync(f.fileno())
         os.replace(temp_name, path)
+    except OSError as e:  # disk full, file-size limit, permissions: the old file stays
+        _remove(temp_name)
+        raise WriteError(path, e) from None
     except BaseException:
-        try:
-            os.unlink(temp_name)
-        except FileNotFoundError:
-            pass
+        _remove(temp_name)
         raise
     _fsync_dir(path.parent)
+
+
+class WriteError(RunError):
+    """A file of the run folder could not be written (disk full, no permission); the file
+    it would have replaced is untouched."""
+
+    def __init__(self, path: Path, error: OSError):
+        super().__init__(f"cannot write {path}: {error.strerror or error}")
+        self.path, self.error = path, error
+
+
+class _KeepingErrors:
+    """A binary file that keeps the first OSError of its writes."""
+
+    def __init__(self, f):
+        self.f, self.error = f, None
+
+    def write(self, data) -> int:
+        try:
+            return self.f.write(data)
+        except OSError as e:
+            self.error = self.error or e
+            raise
+
+    def flush(self) -> None:
+        self.f.flush()
+
+
+def _remove(name) -> None:
+    try:
+        os.unlink(name)
+    except OSError:
+        pass
 
 
 def _fsync_dir(folder: Path) -> None:
@@ -220,10 +264,13 @@ class RunDir:
         Flushed, not fsynced: a crashed or killed process loses nothing, and the training
         loop does not wait on the disk (only a power loss could drop the last lines).
         """
-        if self._metrics is None:
-            self._metrics = open(self.path / METRICS, "a", encoding="utf-8")
-        self._metrics.write(dumps(record, indent=None) + "\n")
-        self._metrics.flush()
+        try:
+            if self._metrics is None:
+                self._metrics = open(self.path / METRICS, "a", encoding="utf-8")
+            self._metrics.write(dumps(record, indent=None) + "\n")
+            self._metrics.flush()
+        except OSError as e:  # a line cut short here is dropped on resume (keep_metrics_until)
+            raise WriteError(self.path / METRICS, e) from None
 
     def save_tensors(self, name: str, tensors: Mapping[str, Any]) -> Path:
         """torch.save a dict of tensors to `<name>.pt` atomically, as compact CPU copies.
@@ -252,7 +299,7 @@ class RunDir:
         """Make the folder ready for a run of the spec with hash `sha256`: the checkpoint to
         continue from, or None for a fresh start (an empty or new folder, or one whose run
         was killed before its first checkpoint, whose metrics are then dropped)."""
-        if not self.path.exists() or not any(self.path.iterdir()):
+        if not self.path.exists() or not any(f.name != LOCK for f in self.path.iterdir()):
             self.path.mkdir(parents=True, exist_ok=True)
             return None
         recorded = Run(self.path).recorded_sha256()
@@ -263,6 +310,15 @@ class RunDir:
         if checkpoint is None:
             (self.path / METRICS).unlink(missing_ok=True)
         return checkpoint
+
+    def lock(self) -> RunLock:
+        """Hold the folder (made if missing) for this process: a second run into it is
+        refused while this one lives (report/lock.py). Release the lock when done."""
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise RunError(f"cannot create the run folder {self.path}: {e.strerror or e}") from None
+        return RunLock(self.path).acquire()
 
     def keep_metrics_until(self, iteration: int) -> None:
         """Drop metric lines written after the checkpoint: the resumed run writes them again."""
@@ -281,7 +337,10 @@ class RunDir:
 
     def close(self) -> None:
         if self._metrics is not None:
-            self._metrics.close()
+            try:
+                self._metrics.close()
+            except OSError:  # its failed write was reported already
+                pass
             self._metrics = None
 
     def __enter__(self) -> RunDir:
@@ -422,7 +481,11 @@ class Run:
         try:
             return Checkpoint.from_file(torch.load(path, map_location="cpu", weights_only=False))
         except Exception as e:  # noqa: BLE001 - any unreadable file is the same user problem
-            raise RunError(f"cannot read {path}: {e}") from e
+            # torch's first sentence says what; its advice that follows is about other files
+            reason = str(e).strip().split("\n")[0].split(". ")[0].rstrip(".") or type(e).__name__
+            raise RunError(f"{path} is damaged ({reason}): the run cannot continue from it. To "
+                           f"run it again from the start in the same folder, delete it (`rm {path}`) "
+                           f"and then `mtdsl run --resume {self.path}`") from None
 
     def final(self) -> FinalTensors:
         """final.pt's tensors, grouped (see FinalTensors)."""

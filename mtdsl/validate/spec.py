@@ -169,6 +169,13 @@ class Eval(Strict):
     checkpoint: Literal["last", "best"] = "last"
 
 
+class Checkpointing(Strict):
+    """How often a run writes checkpoint.pt (always also at the last iteration and when it is
+    stopped by a signal). Left out, it follows `eval.every`."""
+
+    every: PositiveInt
+
+
 class Device(Strict):
     """Where and how the engine computes. `auto` options are decided by the engine, which
     knows the device and the model: on CUDA, a model with convolutions runs on channels-last
@@ -218,6 +225,7 @@ class Experiment(Strict):
     inner: Inner
     outer: Outer
     eval: Eval = Eval()
+    checkpoint: Checkpointing | None = None
     log: Log | None = None  # left out of the operative spec when absent (run hashes unchanged)
 
     @model_validator(mode="after")
