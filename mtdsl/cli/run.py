@@ -30,10 +30,10 @@ def plan_folders(units: list[Unit], out_dir: str | None, seed: int | None,
             if out_dir:
                 bases[u.group] = Path(out_dir)
             else:
-                parent_existed = (Path("runs") / u.group).exists()
+                made = [p for p in (Path("runs") / u.group, Path("runs")) if not p.exists()]
                 bases[u.group] = RunDir.create(u.group).path
-                if created is not None:
-                    created += [bases[u.group]] + ([] if parent_existed else [bases[u.group].parent])
+                if created is not None:  # innermost first, so each is empty when it is removed
+                    created += [bases[u.group]] + made
         folder = bases[u.group] / u.label if u.label else bases[u.group]
         for s in seeds:
             runs.append((u, s, folder / f"seed{s}" if len(seeds) > 1 else folder))
