@@ -258,6 +258,7 @@ def test_a_truncated_checkpoint_is_reported_with_what_to_do(stopped, reference, 
     assert numbers(folder) == numbers(reference / "seed1")
 
 
+@pytest.mark.slow  # four processes import torch
 def test_sigterm_to_the_parent_of_jobs_stops_every_worker_with_a_checkpoint(spec, reference, tmp_path):
     base = tmp_path / "sweep"
     proc = start("run", str(spec), "--jobs", "2", "--out", str(base))

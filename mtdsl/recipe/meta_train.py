@@ -37,7 +37,7 @@ from ..errors import RunError
 from ..report.live import LiveDisplay
 from ..report.recompile import parameter_table
 from ..report.result import build_result, split_entry
-from ..report.rundir import Checkpoint, FinalTensors, Run, RunDir, WriteError, open_run
+from ..report.rundir import RESOLVED, Checkpoint, FinalTensors, Run, RunDir, WriteError, open_run
 from ..report.stats import mean_ci95
 from ..report.summary import SparsityRow, print_summary
 from .communicator import SingleProcess, launched_by_torchrun
@@ -180,6 +180,9 @@ class MetaTraining:
     def _kept(self) -> str:
         """What a stopped or failed run leaves to continue from."""
         if self.checkpointed is None:
+            if (self.req.folder / RESOLVED).is_file():
+                return (f"no checkpoint was written yet: `mtdsl run --resume {self.req.folder}` "
+                        "starts it from the beginning")
             return "no checkpoint was written yet"
         return (f"the checkpoint at iteration {self.checkpointed} is kept: continue with "
                 f"`mtdsl run --resume {self.req.folder}`")

@@ -483,9 +483,9 @@ class Run:
         except Exception as e:  # noqa: BLE001 - any unreadable file is the same user problem
             # torch's first sentence says what; its advice that follows is about other files
             reason = str(e).strip().split("\n")[0].split(". ")[0].rstrip(".") or type(e).__name__
-            raise RunError(f"{path} is damaged ({reason}): the run cannot continue from it. To "
-                           f"run it again from the start in the same folder, delete it (`rm {path}`) "
-                           f"and then `mtdsl run --resume {self.path}`") from None
+            raise RunError(f"{path} cannot be read ({reason}): it was cut short or damaged, and the "
+                           f"run cannot continue from it. To run it again from the start in the same "
+                           f"folder, delete it (`rm {path}`) and then `mtdsl run --resume {self.path}`") from None
 
     def final(self) -> FinalTensors:
         """final.pt's tensors, grouped (see FinalTensors)."""
