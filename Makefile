@@ -44,8 +44,15 @@ fuzz: venv
 check: venv
 	$(VENV)/bin/mtdsl check specs/*.mt
 
+# Each benchmark times two or more implementations interleaved in one process and writes
+# its JSON to benchmarks/results/ (docs/performance.md). BENCH_ITERATIONS: the whole-run case.
+BENCH_ITERATIONS ?= 1000
 bench: venv
-	$(PY) benchmarks/bench_engine.py
+	$(PY) benchmarks/bench_floor.py
+	$(PY) benchmarks/bench_vs_learn2learn.py
+	$(PY) benchmarks/bench_stacked_vs_eager.py
+	$(PY) benchmarks/bench_growth.py
+	$(PY) benchmarks/bench_whole_run.py --iterations $(BENCH_ITERATIONS)
 
 # Every run behind docs/results.md at the paper's schedules, two at a time: days on 2 CPU
 # cores. Stop it any time; running it again skips finished runs and resumes the others.

@@ -16,6 +16,8 @@ Activations travel in one of two layouts:
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -32,6 +34,34 @@ def unsupported(graph: Graph) -> str | None:
         if layer.kind not in KINDS:
             return f"layer kind {layer.kind!r} has no stacked form"
     return None
+
+
+@dataclass(frozen=True)
+class LowRank:
+    """Per-task weights of a linear layer after inner SGD steps, kept as their factors:
+    base - sum of lr * dY^T X over the steps, with dY [T, N, out] the gradient of the support
+    loss by the layer's output and X [T, N, in] its input. A task's weight gradient has rank
+    at most N (its support examples), so multiplying by the factors costs a fraction of
+    forming a [T, out, in] weight per task when N * (in + out) < in * out."""
+
+    base: Tensor  # shared [out, in] or per task [T, out, in]
+    terms: tuple[tuple[float, Tensor, Tensor], ...]  # (lr, dY, X)
+
+    def times(self, x: Tensor) -> Tensor:
+        """x [T, M, in] times each task's weight transposed: [T, M, out]."""
+        out = torch.bmm(x, self.base.transpose(1, 2)) if self.base.dim() == 3 else x @ self.base.t()
+        for lr, dy, xs in self.terms:
+            out = torch.baddbmm(out, torch.bmm(x, xs.transpose(1, 2)), dy, alpha=-lr)
+        return out
+
+    def then(self, lr: float, dy: Tensor, xs: Tensor) -> "LowRank":
+        return LowRank(self.base, (*self.terms, (lr, dy, xs)))
+
+
+def linear_weights(graph: Graph) -> dict[str, tuple[int, int]]:
+    """Every linear layer's weight name and its (out, in)."""
+    return {q.name: q.shape for n in graph.layers() if n.kind == "linear"
+            for q in n.params if q.name.rsplit(".", 1)[-1] == "weight"}
 
 
 class _Act:
@@ -56,24 +86,27 @@ class _Act:
         return self.x
 
 
-def forward(graph: Graph, tensors: dict[str, Tensor], x: Tensor, *, training: bool) -> Tensor:
+def forward(graph: Graph, tensors: dict[str, Tensor | LowRank], x: Tensor, *, training: bool,
+            taps: dict[str, tuple[Tensor, Tensor]] | None = None) -> Tensor:
     """The graph's output [T, N, *out] for inputs x [T, N, *in]; `tensors` maps every
-    parameter name to a shared tensor (plan shape) or a per-task one ([T, *plan shape])."""
+    parameter name to a shared tensor (plan shape), a per-task one ([T, *plan shape]) or,
+    for a linear weight, a LowRank. A linear weight named in `taps` gets its layer's
+    (input, output) there."""
     act = _Act(x, "tasks", x.shape[0])
-    _run(graph.nodes, act, tensors, training)
+    _run(graph.nodes, act, tensors, training, taps)
     return act.by_task()
 
 
-def _run(nodes, act: _Act, tensors, training) -> None:
+def _run(nodes, act: _Act, tensors, training, taps) -> None:
     for node in nodes:
         if isinstance(node, ResidualNode):
             start = _Act(act.x, act.layout, act.tasks)
-            _run(node.body, act, tensors, training)
+            _run(node.body, act, tensors, training, taps)
             if node.shortcut:
-                _run(node.shortcut, start, tensors, training)
+                _run(node.shortcut, start, tensors, training, taps)
             act.x = act.x + (start.grouped() if act.layout == "groups" else start.by_task())
         else:
-            _layer(node, act, tensors, training)
+            _layer(node, act, tensors, training, taps)
 
 
 def _param(node: LayerNode, tensors, local: str) -> Tensor | None:
@@ -96,16 +129,22 @@ def _flat_over_tasks(t: Tensor | None, tasks: int, rank: int) -> Tensor | None:
     return t.reshape(tasks * t.shape[1], *t.shape[2:])
 
 
-def _layer(n: LayerNode, act: _Act, tensors, training) -> None:
+def _layer(n: LayerNode, act: _Act, tensors, training, taps) -> None:
     a, tasks = n.args, act.tasks
     if n.kind == "linear":
         x, w, b = act.by_task(), _param(n, tensors, "weight"), _param(n, tensors, "bias")
-        if _per_task(w, 2):
+        if isinstance(w, LowRank):
+            out = w.times(x)
+        elif _per_task(w, 2):
             out = torch.bmm(x, w.transpose(1, 2))
         else:  # one product over every task's examples
             out = x @ w.t()
         if b is not None:
             out = out + (b.unsqueeze(1) if _per_task(b, 1) else b)
+        if taps is not None:
+            name = next(q.name for q in n.params if q.name.rsplit(".", 1)[-1] == "weight")
+            if name in taps:
+                taps[name] = (x, out)
         act.x = out
     elif n.kind == "conv":
         x = act.grouped()

@@ -11,6 +11,7 @@ meta-learned tensors is the sum of the tasks' meta-gradients.
 from __future__ import annotations
 
 import contextlib
+import math
 from dataclasses import dataclass
 from typing import Callable, ContextManager
 
@@ -38,12 +39,19 @@ class StackedLoop:
 
     def __post_init__(self):
         self.adapted = tuple(p for p in self.params if p.inner_lr != 0)
+        self.linear = stacked.linear_weights(self.graph)
 
-    def task_losses(self, effective: dict[str, Tensor], x: Tensor, y: Tensor,
-                    training: bool) -> tuple[Tensor, Tensor]:
+    def low_rank(self, support: int) -> set[str]:
+        """Adapted linear weights (not masked: a mask breaks the low rank) whose per-task
+        updates are cheaper kept as factors (stacked.LowRank) with `support` examples."""
+        return {p.name for p in self.adapted if p.role != "masked" and p.name in self.linear
+                and support * sum(self.linear[p.name]) < math.prod(self.linear[p.name])}
+
+    def task_losses(self, effective: dict, x: Tensor, y: Tensor, training: bool,
+                    taps: dict | None = None) -> tuple[Tensor, Tensor]:
         """Each task's mean loss [T] and the outputs [T, N, *out]."""
         with self.autocast():
-            out = stacked.forward(self.graph, effective, x, training=training)
+            out = stacked.forward(self.graph, effective, x, training=training, taps=taps)
         out = out.to(torch.promote_types(out.dtype, torch.float32))
         tasks = out.shape[0]
         if self.loss == "cross_entropy":
@@ -69,18 +77,31 @@ class StackedLoop:
         probe_total = None
         second = order == "second"
         steps = steps if self.adapted else 0
+        low_rank = self.low_rank(support_x.shape[1]) if steps else set()
+        for name in low_rank:  # its layer's output must be differentiable even at evaluation
+            if not isinstance(eff[name], stacked.LowRank) and not eff[name].requires_grad:
+                fast[name] = eff[name] = eff[name].detach().requires_grad_()
         for step in range(steps):
             with torch.enable_grad():
                 # Differentiated by the effective tensors (a shared one expanded, a view): a
                 # masked tensor's gradient times its mask is the gradient by its fast weight.
+                # A low-rank weight's gradient is taken as the gradient by its layer's output.
                 moving = {p.name: _per_task_input(eff[p.name], len(p.shape), tasks)
-                          for p in self.adapted}
-                losses, _ = self.task_losses({**eff, **moving}, support_x, support_y, training)
-                grads = torch.autograd.grad(losses.sum(), list(moving.values()),
-                                            create_graph=second)
-            grads = dict(zip(moving, grads if second else (g.detach() for g in grads)))
+                          for p in self.adapted if p.name not in low_rank}
+                taps = dict.fromkeys(low_rank)
+                losses, _ = self.task_losses({**eff, **moving}, support_x, support_y, training,
+                                             taps)
+                found = torch.autograd.grad(
+                    losses.sum(), [*moving.values(), *(taps[n][1] for n in low_rank)],
+                    create_graph=second)
+            if not second:
+                found = [g.detach() for g in found]
+                taps = {n: (x.detach(), y) for n, (x, y) in taps.items()}
+            grads = dict(zip([*moving, *low_rank], found))
             if self.probe is not None:
                 size = grads[self.probe].detach()
+                if self.probe in low_rank:
+                    size = torch.bmm(size.transpose(1, 2), taps[self.probe][0].detach())
                 if self.probe in masks:
                     size = size * masks[self.probe].detach()
                 size = size.abs().flatten(1).mean(1)
@@ -88,7 +109,11 @@ class StackedLoop:
             last = step == steps - 1
             for p in self.adapted:
                 g, name = grads[p.name], p.name
-                if name not in masks:
+                if name in low_rank:
+                    now = fast[name]
+                    now = now if isinstance(now, stacked.LowRank) else stacked.LowRank(now, ())
+                    fast[name] = eff[name] = now.then(p.inner_lr, g, taps[name][0])
+                elif name not in masks:
                     fast[name] = eff[name] = torch.add(fast[name], g, alpha=-p.inner_lr)
                 elif last and second:
                     # The last step's update feeds only the query loss, so it is
