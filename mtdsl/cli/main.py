@@ -87,7 +87,9 @@ def run(ref: Optional[str] = typer.Argument(None, help="spec file, or file.mt::e
         log: Optional[str] = typer.Option(None, "--log", help="also log to experiment trackers: tensorboard, "
                                           "mlflow, or both comma-separated (besides the spec's `log`)"),
         estimate: bool = typer.Option(False, "--estimate", help="only say what each run would cost here: "
-                                      "parameters, memory, measured seconds per iteration, wall time")) -> None:
+                                      "parameters, memory, measured seconds per iteration, wall time"),
+        profile: bool = typer.Option(False, "--profile", help="print where the time went: task sampling, "
+                                     "inner loop, outer step, validation/test, I/O; the top operators")) -> None:
     """Meta-train an experiment (every seed, every sweep point), meta-test it, write run folders."""
     from ..report.trackers import parse_log_option
     from .run import run_ref
@@ -112,7 +114,7 @@ def run(ref: Optional[str] = typer.Argument(None, help="spec file, or file.mt::e
         raise typer.Exit(2)
     try:
         run_ref(ref, set_, out_dir=out_dir, seed=seed, device=device, console=out, resume=resume, jobs=jobs,
-                log=trackers, cluster=cluster, retries=retries)
+                log=trackers, profile=profile, cluster=cluster, retries=retries)
     except MtdslError as e:
         _fail(e)
     except KeyboardInterrupt:

@@ -72,7 +72,8 @@ def run_ref(ref: str | None, overrides: list[str], **options) -> list[Path]:
 
 def _run_ref(ref: str | None, overrides: list[str], *, out_dir: str | None, seed: int | None,
              device: str | None, console: Console, resume: str | None = None, jobs: int = 1,
-             log: tuple[str, ...] = (), cluster: str | None = None, retries: int = 1) -> list[Path]:
+             log: tuple[str, ...] = (), profile: bool = False, cluster: str | None = None,
+             retries: int = 1) -> list[Path]:
     """`log`: experiment trackers to log to besides those the specs ask for (--log).
     Under torchrun every process runs this; the main one plans the folders and speaks."""
     from ..recipe.communicator import this_process
@@ -84,7 +85,6 @@ def _run_ref(ref: str | None, overrides: list[str], *, out_dir: str | None, seed
     if comm.world_size > 1 and (jobs > 1 or cluster):
         raise RunError("--jobs and --cluster run several experiments side by side; under torchrun the "
                        "processes share one run instead: drop them")
-
     if resume is not None:
         return [_resume(resume, device, console, log)]
     units = compile_units(ref, overrides)
@@ -95,14 +95,15 @@ def _run_ref(ref: str | None, overrides: list[str], *, out_dir: str | None, seed
     planned = [(units[i], s, f) for i, s, f in comm.on_main(
         lambda: [(units.index(u), s, f) for u, s, f in plan_folders(units, out_dir, seed, created)])]
     try:
-        return _run_all(ref, planned, units, overrides, device, console, jobs, log, cluster, retries)
+        return _run_all(ref, planned, units, overrides, device, console, jobs, log, profile, cluster, retries)
     finally:  # a run that failed before writing anything leaves no empty folders behind
         for folder in [f for _, _, f in reversed(planned)] + created if comm.is_main else []:
             if folder.is_dir() and not any(folder.iterdir()):
                 folder.rmdir()
 
 
-def _run_all(ref, planned, units, overrides, device, console, jobs, log, cluster=None, retries=1) -> list[Path]:
+def _run_all(ref, planned, units, overrides, device, console, jobs, log, profile=False, cluster=None,
+             retries=1) -> list[Path]:
     from ..recipe.meta_train import run_hashes
 
     todo = []
@@ -112,6 +113,8 @@ def _run_all(ref, planned, units, overrides, device, console, jobs, log, cluster
             console.print(f"{folder}: already finished, skipped")
         else:
             todo.append((units.index(unit), s, folder))
+    if profile and jobs > 1 and len(todo) > 1:
+        raise RunError("--profile times one run at a time; drop --jobs")
     errors: dict[str, str | None] = {}
     if todo and (cluster or (jobs > 1 and len(todo) > 1)):
         from .executors import Job, executor_for, run_jobs
@@ -122,7 +125,7 @@ def _run_all(ref, planned, units, overrides, device, console, jobs, log, cluster
         errors = run_jobs(executor_for(cluster, jobs, device), work, console, retries)
     else:
         for index, s, folder in todo:
-            _run_one(units[index], s, folder, overrides, device, console, log)
+            _run_one(units[index], s, folder, overrides, device, console, log, profile)
     results = [(unit, s, folder, finished(folder), errors.get(str(Path.cwd() / folder)))
                for unit, s, folder in planned]
     if len(results) > 1:
@@ -138,16 +141,19 @@ def _absolute_ref(ref: str) -> str:
     return str(Path(path).resolve()) + sep + name
 
 
-def _run_one(unit: Unit, seed: int, folder: Path, overrides, device, console, log=()) -> None:
+def _run_one(unit: Unit, seed: int, folder: Path, overrides, device, console, log=(),
+             profile: bool = False) -> None:
     from ..recipe.communicator import this_process
     from ..recipe.meta_train import MetaTraining, RunRequest, pick_device, source_of
+    from ..recipe.profiler import RunProfile
     from ..report.trackers import for_run
 
     c = unit.compiled
     comm = this_process()
     trackers = for_run(c.experiment, log, unit.group, unit.label, seed, folder) if comm.is_main else []
     MetaTraining(RunRequest(c, seed, folder, overrides, pick_device(device or c.experiment.device.type),
-                            source_of(c)), console, comm=comm, sinks=trackers).run()
+                            source_of(c)), console, comm=comm, sinks=trackers,
+                 profile=RunProfile() if profile else None).run()
 
 
 def _resume(folder: str, device: str | None, console: Console, log=()) -> Path:

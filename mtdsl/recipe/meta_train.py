@@ -43,6 +43,7 @@ from ..report.summary import SparsityRow, print_summary
 from .communicator import SingleProcess, launched_by_torchrun
 from .estimate import estimate, print_estimate, worth_timing
 from . import signals
+from .profiler import RunProfile
 from .sinks import Sink, open_sinks
 from .sources import open_sources
 
@@ -129,8 +130,10 @@ class MetaTraining:
     (what), and `interrupted` (what a stop asked for by a signal does at the end of a step).
     """
 
-    def __init__(self, req: RunRequest, console: Console, *, comm=None, sinks: list[Sink] = ()):
+    def __init__(self, req: RunRequest, console: Console, *, comm=None, sinks: list[Sink] = (),
+                 profile: RunProfile | None = None):
         self.req = req
+        self.profile = profile  # `mtdsl run --profile`: times the phases once set up
         self.c = req.compiled
         self.plan = req.compiled.plan
         self.name = req.compiled.resolved.name
@@ -154,6 +157,8 @@ class MetaTraining:
         signals.check(f"before the run into {self.req.folder} started")
         try:
             self.setup()
+            if self.profile is not None:
+                self.profile.attach(self)
             self._stop_if_asked("before meta-training started")
             self.train()
             self._stop_if_asked("after meta-training, before meta-testing")
@@ -167,6 +172,8 @@ class MetaTraining:
                            "writable") from None
         finally:
             self.close()
+            if self.profile is not None:
+                self.profile.report(self.console)
 
     def _stop_asked(self) -> int | None:
         """The stop signal the main rank got, on every rank, so all ranks stop together."""
