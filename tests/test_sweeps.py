@@ -82,7 +82,8 @@ def test_jobs_run_points_in_parallel_with_the_same_results(tmp_path, monkeypatch
     one = CliRunner().invoke(app, ["run", f"{path}::pairs", "--out", str(tmp_path / "one"), *common])
     two = CliRunner().invoke(app, ["run", f"{path}::pairs", "--out", str(tmp_path / "two"), "--jobs", "2", *common])
     assert one.exit_code == 0 and two.exit_code == 0, two.output
-    assert "2 at a time" in two.output
+    assert "running 2 runs on 2 worker processes" in two.output
+    assert "2 done · 0 running · 0 queued · 0 failed" in two.output
     for point in ("model.hidden=8,inner.lr=0.01", "model.hidden=16,inner.lr=0.02"):
         a = json.loads((tmp_path / "one" / point / "result.json").read_text())
         b = json.loads((tmp_path / "two" / point / "result.json").read_text())
