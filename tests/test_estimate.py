@@ -21,7 +21,7 @@ PROJECTED = re.compile(r"projected wall time: .*?\(([\d.]+) s\)")
 
 def mtdsl(*args: str, cwd, env=None) -> subprocess.CompletedProcess:
     return subprocess.run([*MTDSL, *args], cwd=cwd, env={**os.environ, **(env or {})},
-                          capture_output=True, text=True, timeout=600)
+                          capture_output=True, text=True, timeout=1200)
 
 
 def test_validations_and_checkpoints_fall_where_the_recipe_puts_them():
@@ -71,7 +71,9 @@ def test_estimate_prints_the_cost_and_runs_nothing(tmp_path, omniglot_root):
 @pytest.mark.slow
 def test_the_projection_of_a_1000_iteration_omniglot_run_is_within_30_percent(tmp_path, omniglot_root):
     """The generous bound of a shared machine; benchmarks/bench_estimate.py prints the ratio."""
-    env = {"MTDSL_DATA": str(omniglot_root)}
+    # One thread, estimate and run alike: on a machine shared with other test processes,
+    # torch's threads waiting for each other make both slower and far noisier.
+    env = {"MTDSL_DATA": str(omniglot_root), "OMP_NUM_THREADS": "1"}
     spec = str(ROOT / "specs" / "omniglot_mlp_ticket.mt")
     common = ["--seed", "1", "--set", "outer.iterations=1000"]
     estimated = mtdsl("run", spec, *common, "--estimate", cwd=tmp_path, env=env)

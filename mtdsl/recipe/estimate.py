@@ -84,7 +84,9 @@ class Estimate:
         """Projected seconds per part of the schedule (requires `timing`)."""
         t = self.timing
         valid = t.eval_task.get("valid", 0.0) * self.valid_tasks * self.validations
-        return {"setup": t.setup, "meta-training": self.iterations * t.iteration, "validation": valid,
+        timed = worth_timing(self.iterations)  # what the run's own estimate will time
+        return {"setup": t.setup, "timing": (WARM_ITERATIONS + timed) * t.iteration if timed else 0.0,
+                "meta-training": self.iterations * t.iteration, "validation": valid,
                 "meta-test": sum(t.eval_task[label] * self.test_tasks for label in self.tests),
                 "checkpoints": t.checkpoint * (self.validations + 1)}  # + final.pt
 
@@ -175,7 +177,7 @@ def _timing(learner: MetaLearner, sources, seed: int, setup: float, max_timed: i
 
 def _eval_seconds(learner: MetaLearner, source, tasks: int, rng) -> float:
     """Seconds per task, evaluating as many tasks at once as the learner will."""
-    n = max(1, min(tasks, learner.tasks_at_once(source.sample(1, rng), training=False)))
+    n = learner.tasks_at_once(source.sample(max(1, min(tasks, learner.eval_chunk)), rng), training=False)
     learner.evaluate(source.sample(n, rng))  # warm-up
     per_task = []
     while len(per_task) < EVAL_REPEATS and sum(per_task) * n < EVAL_SECONDS or not per_task:
