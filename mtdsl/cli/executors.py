@@ -150,9 +150,13 @@ class RayCluster:
 
         self.ray = ray
         if not ray.is_initialized():
+            # Without RAY_ADDRESS, a new Ray for this command alone (not one some other `ray
+            # start` left on the machine), on the loopback address, which always routes.
+            local = ({} if os.environ.get("RAY_ADDRESS")
+                     else {"address": "local", "_node_ip_address": "127.0.0.1"})
             try:
                 ray.init(include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING,
-                         configure_logging=False, runtime_env={"env_vars": _forwarded_env()})
+                         configure_logging=False, runtime_env={"env_vars": _forwarded_env()}, **local)
             except (ConnectionError, RuntimeError, ValueError) as e:
                 where = os.environ.get("RAY_ADDRESS")
                 raise RunError(f"cannot reach the Ray cluster{f' at RAY_ADDRESS={where}' if where else ''}: "
