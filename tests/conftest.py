@@ -32,3 +32,21 @@ def omniglot_root() -> Path:
     if not (root / "omniglot" / "omniglot-py" / "images_background").is_dir():
         missing_data(f"real Omniglot not found under {root}")
     return root
+
+
+# Tests that took over SLOW_S without the `slow` marker are named at the end of the run, so
+# the marker stays true as tests change (a loaded machine can name a test that is not slow).
+SLOW_S = 20.0
+_unmarked_slow: list[tuple[str, float]] = []
+
+
+def pytest_runtest_logreport(report):
+    if report.when == "call" and report.duration > SLOW_S and "slow" not in report.keywords:
+        _unmarked_slow.append((report.nodeid, report.duration))
+
+
+def pytest_terminal_summary(terminalreporter):
+    if _unmarked_slow:
+        terminalreporter.section(f"over {SLOW_S:g} s without @pytest.mark.slow")
+        for nodeid, seconds in sorted(_unmarked_slow, key=lambda t: -t[1]):
+            terminalreporter.write_line(f"{seconds:6.1f} s  {nodeid}")
