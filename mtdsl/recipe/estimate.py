@@ -227,7 +227,8 @@ def print_estimate(console: Console, e: Estimate) -> None:
         phases = e.phases()
         lines.append(f"  one iteration  {t.iteration:.3g} s (median of {t.timed}, after "
                      f"{WARM_ITERATIONS} warm-up iterations)")
-        parts = [f"{e.iterations} iterations {format_duration(phases['meta-training'])}"]
+        parts = [f"setup {format_duration(phases['setup'] + phases['timing'])}",
+                 f"{e.iterations} iterations {format_duration(phases['meta-training'])}"]
         if e.validations:
             parts.append(f"{e.validations} validations x {e.valid_tasks} tasks "
                          f"{format_duration(phases['validation'])}")
