@@ -33,6 +33,12 @@ SHORT = ["--set", "outer.iterations=5", "--set", "eval.every=5", "--set", "eval.
          "--set", "outer.meta_batch=2"]
 
 
+def ray_env(**extra) -> dict:
+    # No token authentication on either side: a token some earlier Ray left in ~/.ray must
+    # not make the client fail against this head.
+    return {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "disabled", **extra}
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -50,8 +56,7 @@ def ray_address(tmp_path_factory):
                "--include-dashboard=false", f"--dashboard-port={free_port()}",
                f"--ray-client-server-port={free_port()}", "--disable-usage-stats"]
     with open(log, "w") as out:
-        head = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT,
-                                env={**os.environ, "RAY_USAGE_STATS_ENABLED": "0"})
+        head = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=ray_env())
     try:
         deadline = time.monotonic() + 120
         while "block forever" not in log.read_text():
@@ -65,7 +70,7 @@ def ray_address(tmp_path_factory):
 
 
 def mtdsl(*args, address: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "RAY_ADDRESS": address, "COLUMNS": "200", "OMP_NUM_THREADS": "1"}
+    env = ray_env(RAY_ADDRESS=address, COLUMNS="200", OMP_NUM_THREADS="1")
     return subprocess.run([sys.executable, "-m", "mtdsl", "run", *args, *SHORT], env=env, cwd=ROOT,
                           capture_output=True, text=True, timeout=300)
 
@@ -98,3 +103,28 @@ def test_a_failing_point_is_retried_then_reported_and_the_other_finishes(ray_add
     assert "1 of 2 runs failed" in done.stderr and "diverged" in done.stderr
     row = next(line for line in done.stdout.splitlines() if "inner.lr=1e12" in line and "│" in line)
     assert "failed: meta-training diverged" in row
+
+
+def test_ctrl_c_cancels_the_ray_tasks_and_each_run_keeps_a_checkpoint(ray_address, tmp_path):
+    import signal
+
+    (tmp_path / "s.mt").write_text(SWEEPS)
+    out = tmp_path / "runs"
+    long = [*SHORT, "--set", "outer.iterations=100000", "--set", "eval.every=20"]  # later --set wins
+    env = ray_env(RAY_ADDRESS=ray_address, COLUMNS="200", OMP_NUM_THREADS="1")
+    proc = subprocess.Popen([sys.executable, "-m", "mtdsl", "run", f"{tmp_path / 's.mt'}::pair", "--cluster",
+                             "ray", "--out", str(out), *long], env=env, cwd=ROOT, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    folders = [out / "model.hidden=8,seed=1", out / "model.hidden=16,seed=1"]
+    deadline = time.monotonic() + 180
+    while not all((f / "checkpoint.pt").exists() for f in folders) and proc.poll() is None:
+        assert time.monotonic() < deadline, "the runs did not start on the cluster"
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 130, stdout + stderr
+    assert "Traceback" not in stdout + stderr
+    assert f"Continue them all with the same command and `--out {out}`" in stderr
+    for folder in folders:
+        assert not (folder / "result.json").exists() and (folder / "checkpoint.pt").exists()
+        assert f"{folder}: stopped by SIGINT" in stderr

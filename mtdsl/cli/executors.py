@@ -154,6 +154,11 @@ class RayCluster:
             # start` left on the machine), on the loopback address, which always routes.
             local = ({} if os.environ.get("RAY_ADDRESS")
                      else {"address": "local", "_node_ip_address": "127.0.0.1"})
+            if local:
+                # Ray's token authentication would write a token into ~/.ray that later
+                # connections to clusters without tokens then fail on; a Ray on the loopback
+                # address for one command does not need one (RAY_AUTH_MODE set by the user wins).
+                os.environ.setdefault("RAY_AUTH_MODE", "disabled")
             try:
                 ray.init(include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING,
                          configure_logging=False, runtime_env={"env_vars": _forwarded_env()}, **local)
