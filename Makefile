@@ -51,6 +51,7 @@ bench: venv
 	$(PY) benchmarks/bench_floor.py
 	$(PY) benchmarks/bench_vs_learn2learn.py
 	$(PY) benchmarks/bench_stacked_vs_eager.py
+	$(PY) benchmarks/bench_allocator.py
 	$(PY) benchmarks/bench_growth.py
 	$(PY) benchmarks/bench_whole_run.py --iterations $(BENCH_ITERATIONS)
 

@@ -3,7 +3,7 @@ floor, a plain first-order forward and backward of the same network over the sam
 (benchmarks.common.floor_step). Both the stacked engine (the default) and the eager one
 (per-task function under vmap, or one task at a time) are timed, interleaved with the floor.
 
-    .venv/bin/python benchmarks/bench_floor.py [--rounds 7] [--quick]
+    .venv/bin/python benchmarks/bench_floor.py [--rounds 5] [--quick]
 
 Writes benchmarks/results/floor.json. Not a test: it asserts nothing.
 """
@@ -23,12 +23,13 @@ CASES = {
        for w in (1, 4) for t in (4, 32)},
     **{f"omniglot mlp w{w} maml mb{t}": (dict(model=omniglot_mlp(w), roles=MAML, tasks=t), 1)
        for w in (1, 4) for t in (4, 32)},
-    "conv4 28px ticket mb4": (dict(model="conv4(classes: 5)", roles=TICKET), 1),
+    "conv4 28px 1-shot ticket mb4": (dict(model="conv4(classes: 5)", roles=TICKET, shots=1,
+                                          queries=5), 2),
     "conv4 32ch 84px 1-shot ticket mb4": (dict(model="conv4(hidden: 32, classes: 5)", roles=TICKET,
-                                               size=84, channels=3, shots=1), 2),
+                                               size=84, channels=3, shots=1, queries=5), 2),
     "resnet12 16-64ch 84px 1-shot ticket mb4": (dict(
         model="resnet12(channels: [16, 32, 32, 64], classes: 5)", roles=TICKET_NO_BIAS, size=84,
-        channels=3, shots=1), 2),
+        channels=3, shots=1, queries=5), 2),
 }
 QUICK = ("omniglot mlp w1 ticket mb4", "omniglot mlp w1 maml mb4")
 
@@ -36,7 +37,7 @@ QUICK = ("omniglot mlp w1 ticket mb4", "omniglot mlp w1 maml mb4")
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int)
     parser.add_argument("--quick", action="store_true", help="only the meta-batch-4 MLP cases")
@@ -59,7 +60,7 @@ def main() -> None:
                "eager/floor": 1 / r["ratio:floor/eager"], "how": stacked.execution(batch)}
         rows.append(row)
         print(table([row], list(row)).splitlines()[-1], flush=True)
-    path = write_result("floor", device, rows, rounds=args.rounds)
+        path = write_result("floor", device, rows, rounds=args.rounds)  # after every case
     print(table(rows, ["case", "floor ms", "stacked ms", "eager ms", "stacked/floor",
                        "eager/floor"]))
     print(f"-> {path}")

@@ -1,8 +1,10 @@
 """Whole runs end to end: `mtdsl run specs/omniglot_mlp_ticket.mt --seed 1 --set
-outer.iterations=N` from an earlier commit (a git worktree of it) against this checkout,
-alternated (base, new, new, base, ...), each run a fresh process with the same environment
-and thread count. Reports each run's wall time, the median ratio of the pairs, and how the
-two result.json files compare.
+outer.iterations=N` from an earlier commit (a git worktree of it) against this checkout.
+Each round starts both runs at the same moment, side by side, each a fresh single-threaded
+process with the same environment: on a shared machine whose load changes by the minute,
+runs one after the other see different machines, runs side by side the same one (each gets
+one of two cores, or the same share of a busy machine). Reports each run's wall time, the
+median ratio over rounds, and how the two result.json files compare.
 
     .venv/bin/python benchmarks/bench_whole_run.py [--baseline 2049a95] [--iterations 1000] [--rounds 1]
 
@@ -38,16 +40,29 @@ def worktree(commit: str) -> Path:
     return path
 
 
-def one_run(code: Path, iterations: int, threads: int, extra: list[str]) -> tuple[float, dict]:
-    out = Path(tempfile.mkdtemp(prefix="mtdsl-run-"))
-    env = {**os.environ, "PYTHONPATH": str(code), "OMP_NUM_THREADS": str(threads),
-           "MTDSL_DATA": os.environ.get("MTDSL_DATA", str(ROOT.parent / "shared" / "data"))}
-    start = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "mtdsl.cli.main", "run", SPEC, "--seed", "1",
-                    "--set", f"outer.iterations={iterations}", *extra, "--out", str(out / "run")],
-                   cwd=code, env=env, check=True, capture_output=True)
-    seconds = time.perf_counter() - start
-    return seconds, json.loads((out / "run" / "result.json").read_text())
+def side_by_side(codes: dict[str, Path], iterations: int, threads: int,
+                 extra: list[str]) -> dict[str, tuple[float, dict]]:
+    """Start one run per checkout at once; each one's wall seconds and result.json."""
+    started, runs = {}, {}
+    for which, code in codes.items():
+        out = Path(tempfile.mkdtemp(prefix="mtdsl-run-")) / "run"
+        env = {**os.environ, "PYTHONPATH": str(code), "OMP_NUM_THREADS": str(threads),
+               "MTDSL_DATA": os.environ.get("MTDSL_DATA", str(ROOT.parent / "shared" / "data"))}
+        started[which] = time.perf_counter()
+        runs[which] = (out, subprocess.Popen(
+            [sys.executable, "-m", "mtdsl.cli.main", "run", SPEC, "--seed", "1", "--set",
+             f"outer.iterations={iterations}", *extra, "--out", str(out)],
+            cwd=code, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE))
+    done = {}
+    while len(done) < len(runs):
+        for which, (out, proc) in runs.items():
+            if which not in done and proc.poll() is not None:
+                seconds = time.perf_counter() - started[which]
+                if proc.returncode != 0:
+                    raise RuntimeError(f"the {which} run failed: {proc.stderr.read().decode()[-2000:]}")
+                done[which] = (seconds, json.loads((out / "result.json").read_text()))
+        time.sleep(0.5)
+    return done
 
 
 def compare_results(a: dict, b: dict) -> dict:
@@ -67,7 +82,7 @@ def main() -> None:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--baseline", default=BASELINE, help="commit to compare against")
     parser.add_argument("--iterations", type=int, default=1000)
-    parser.add_argument("--rounds", type=int, default=1, help="pairs of runs")
+    parser.add_argument("--rounds", type=int, default=1, help="pairs of runs side by side")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--set", dest="extra", action="append", default=[],
                         help="more overrides for both runs, PATH=VALUE")
@@ -76,12 +91,11 @@ def main() -> None:
     extra = [x for s in args.extra for x in ("--set", s)]
     times = {"baseline": [], "new": []}
     results = {}
-    for r in range(args.rounds):
-        for which in (("baseline", "new") if r % 2 == 0 else ("new", "baseline")):
-            seconds, results[which] = one_run(base if which == "baseline" else ROOT,
-                                              args.iterations, args.threads, extra)
+    for _ in range(args.rounds):
+        done = side_by_side({"baseline": base, "new": ROOT}, args.iterations, args.threads, extra)
+        for which, (seconds, results[which]) in done.items():
             times[which].append(seconds)
-            print(f"{which:9} {seconds:8.1f} s", flush=True)
+        print(f"baseline {times['baseline'][-1]:8.1f} s   new {times['new'][-1]:8.1f} s", flush=True)
     ratio = statistics.median(b / n for b, n in zip(times["baseline"], times["new"]))
     row = {"iterations": args.iterations, "baseline s": statistics.median(times["baseline"]),
            "new s": statistics.median(times["new"]), "baseline/new": ratio,

@@ -15,6 +15,7 @@ from torch.func import grad_and_value
 from mtdsl.compile.plan import Plan
 from mtdsl.data.batch import TaskBatch
 from mtdsl.engine import stacked
+from mtdsl.engine.allocator import keep_freed_memory
 from mtdsl.engine.batching import over_tasks
 from mtdsl.engine.init import draw, seeded_generator
 from mtdsl.engine.inner import InnerLoop, autograd_grad, last_feature_weight, score_key
@@ -72,6 +73,8 @@ class MetaLearner:
                  stacked_tasks: bool = True):
         self.plan = plan
         self.device = torch.device(device)
+        if self.device.type == "cpu":
+            keep_freed_memory()  # engine.allocator: per-step tensors reuse the heap
         self.module = module.to(self.device)
         current = _matching_parameters(module, plan)
         self.eval_chunk = eval_chunk or max(plan.outer.meta_batch, 1)
