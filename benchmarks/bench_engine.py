@@ -7,8 +7,9 @@ per-round ratios, because this machine's load varies from second to second.
   memory                engine.memory's estimate of one task against its measured peak
                         (resident memory on the CPU, allocated memory on CUDA)
 
-    make bench
     .venv/bin/python benchmarks/bench_engine.py --rounds 9 --device cuda
+
+(`make bench` runs the suite in docs/performance.md; this script is run by hand.)
 
 Not a test: it asserts nothing. A ratio above 1 means the second column is faster.
 """
@@ -88,7 +89,8 @@ def tasks_for(c: Compiled, device) -> TaskBatch:
 
 def learner(c: Compiled, on: torch.device, **plan_changes) -> MetaLearner:
     plan = replace(c.plan, **plan_changes) if plan_changes else c.plan
-    return MetaLearner(CompiledModel(c.graph), plan, seed=1, device=on)
+    # The eager engine: what `tasks_in` chooses between when the model cannot be stacked.
+    return MetaLearner(CompiledModel(c.graph), plan, seed=1, device=on, stacked_tasks=False)
 
 
 def seconds(fn, device) -> float:
