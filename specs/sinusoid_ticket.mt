@@ -16,7 +16,9 @@ experiment sinusoid_ticket {
   model: sine_mlp(hidden: 40)
   // torch's Linear default for what stays unmasked, as the public sinusoid code leaves it;
   // the masked hidden weight is drawn from mask.weights, as the public code re-draws it
-  init { "layer1.**", "head.**", "**.bias": torch_default }
+  init {
+    "layer1.**", "head.**", "**.bias": torch_default
+  }
 
   params {
     "layer2.weight": masked  // the 40x40 hidden weight
