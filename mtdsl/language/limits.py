@@ -1,6 +1,6 @@
 """The bounds every stage keeps to, so no spec can make `mtdsl` crash, hang or flood.
 
-Real specs sit far inside them (the shipped ones: files under 4 KB, brackets nested 4
+Real specs sit far inside them (the shipped ones: files of at most 4 KB, brackets nested 4
 deep, integers below 10**6); a spec beyond one gets a located diagnostic, never a
 traceback or a long wait. They live together so the docs and tests can name them.
 """
