@@ -25,7 +25,7 @@ MAX_LIST = 100_000
 MAX_WORK = 1_000_000
 
 # Layers one model may expand to (`for i in range(1000) { for j in range(1000) { ... } }`).
-# The largest shipped network, WRN-28-10, has 89.
+# The largest shipped network, WRN-28-10, has 93.
 MAX_LAYERS = 10_000
 
 # Points of one sweep (each is compiled in full); the shipped sweeps have 48.
