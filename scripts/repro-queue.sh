@@ -3,8 +3,8 @@
 # under $RUNS (default runs/repro), so the queue can be stopped and started again: a finished
 # run (result.json of the same spec) is skipped, a stopped one resumes from its checkpoint.
 #
-#   scripts/repro-queue.sh [PHASE...]      phases: baselines sinusoid omniglot widths
-#                                          constant crossdomain (default: all, in this order)
+#   scripts/repro-queue.sh [PHASE...]      phases: baselines sinusoid omniglot crossdomain
+#                                          glyphs widths constant (default: all, in this order)
 #   ITERS_OMNIGLOT=3000 (the reduced Omniglot budget; 30000 is the paper's)
 #   ITERS_CONSTANT=2000 (section 4.1.2; 60000 is the paper's)
 set -u
@@ -40,7 +40,7 @@ phase_baselines() {  # the untrained networks: 0 iterations, same seeds, same me
 
 phase_sinusoid() {  # Appendix C at the paper's 30000 iterations
   for s in 1 2 3; do
-    for e in maml ticket_naive ticket; do
+    for e in ticket maml ticket_naive; do
       one "sinusoid_$e" "specs/sinusoid_$e.mt" $s
     done
   done
@@ -83,8 +83,26 @@ phase_crossdomain() {  # 5-way 1-shot models for the font-glyph meta-test (5-sho
   done
 }
 
+phase_glyphs() {  # across domains: untrained and trained 5-way width-1 networks on font glyphs
+  local g=${GLYPHS:-runs/glyphs}
+  [ -d "$g/classes" ] || .venv/bin/python scripts/make-glyphs.py "$g"
+  g=$(cd "$g" && pwd)
+  local G="folder(\"$g/classes\", splits: \"$g/splits\", split: \"test\", size: 28, channels: 1)"
+  for s in 1 2 3; do
+    for k in 1 5; do
+      one "glyphs_5w${k}s_w1_untrained" specs/omniglot_mlp_maml.mt $s \
+        --set outer.iterations=0 --set task.shots=$k --set "data.test=[$G]"
+    done
+  done
+  for dir in "$RUNS"/omniglot_5w[15]s_w1_{maml,ticket}_it$IO/seed*; do
+    [ -f "$dir/result.json" ] || continue
+    grep -q '"folder' "$dir/result.json" ||
+      "$MTDSL" test "$dir" --on "$G" >> "$RUNS/glyphs-test.log" 2>&1 || echo "not meta-tested: $dir"
+  done
+}
+
 mkdir -p "$RUNS"
 phases=("$@")
-[ ${#phases[@]} -eq 0 ] && phases=(baselines sinusoid omniglot widths constant crossdomain)
+[ ${#phases[@]} -eq 0 ] && phases=(baselines sinusoid omniglot crossdomain glyphs widths constant)
 for p in "${phases[@]}"; do "phase_$p"; done
 echo "$(date -u +%FT%TZ) queue finished"
