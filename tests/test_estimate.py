@@ -62,7 +62,7 @@ def test_estimate_prints_the_cost_and_runs_nothing(tmp_path, omniglot_root):
     assert "parameters     247,621: masked 245,760, fixed 1,861" in text
     assert re.search(r"1 inner step, second order: [\d.]+ [KMG]B at its peak", text)
     assert re.search(r"meta-batch     4 tasks, all at once", text)
-    assert re.search(r"one iteration  [\d.e-]+ s \(median of \d+, after 2 warm-up iterations\)", text)
+    assert re.search(r"one iteration  [\d.e-]+ s \(mean of \d+, after 2 warm-up iterations\)", text)
     assert "300 iterations" in text and "meta-test 1 x 1000 tasks" in text
     assert float(PROJECTED.search(text).group(1)) > 0
     assert not (tmp_path / "runs").exists()

@@ -6,9 +6,10 @@ meta-tests).
 Memory is engine.memory's estimate, the same number that decides how many tasks run at once.
 Time is measured, not modelled: a throwaway learner runs the recipe's per-iteration work
 (sample, meta-step, sparsity, finiteness check) a few times after warm-up iterations, and
-evaluates a few tasks of every validation and test set. The median iteration is used: on a
-shared machine a few iterations caught behind another process say little about the other
-thousands. The run's own learner, generators and torch's RNG are left untouched.
+evaluates a few tasks of every validation and test set. Means, not medians: the run's wall
+time is the sum of its iterations, and on a shared machine the iterations stalled behind
+other processes are a real part of it (measured there: the mean iteration 1.2-2x the
+median). The run's own learner, generators and torch's RNG are left untouched.
 """
 
 from __future__ import annotations
@@ -59,7 +60,7 @@ class Timing:
     """Seconds, measured on this device."""
 
     setup: float  # data opened, learner built
-    iteration: float  # median meta-iteration
+    iteration: float  # mean meta-iteration
     timed: int  # iterations timed (after WARM_ITERATIONS)
     eval_task: dict[str, float]  # per validation / test set: seconds per task
     checkpoint: float  # writing the learner's state once
@@ -171,7 +172,7 @@ def _timing(learner: MetaLearner, sources, seed: int, setup: float, max_timed: i
                                          else plan.eval.test_tasks, rng)
     began = time.monotonic()
     torch.save(learner.state_dict(), io.BytesIO())
-    return Timing(setup=setup, iteration=statistics.median(times), timed=len(times), eval_task=eval_task,
+    return Timing(setup=setup, iteration=statistics.mean(times), timed=len(times), eval_task=eval_task,
                   checkpoint=time.monotonic() - began)
 
 
@@ -184,7 +185,7 @@ def _eval_seconds(learner: MetaLearner, source, tasks: int, rng) -> float:
         began = _now(learner.device)
         learner.evaluate(source.sample(n, rng))
         per_task.append((_now(learner.device) - began) / n)
-    return statistics.median(per_task)
+    return statistics.mean(per_task)
 
 
 def _now(device: torch.device) -> float:
@@ -225,7 +226,7 @@ def print_estimate(console: Console, e: Estimate) -> None:
     if e.timing is not None:
         t = e.timing
         phases = e.phases()
-        lines.append(f"  one iteration  {t.iteration:.3g} s (median of {t.timed}, after "
+        lines.append(f"  one iteration  {t.iteration:.3g} s (mean of {t.timed}, after "
                      f"{WARM_ITERATIONS} warm-up iterations)")
         parts = [f"setup {format_duration(phases['setup'] + phases['timing'])}",
                  f"{e.iterations} iterations {format_duration(phases['meta-training'])}"]
