@@ -89,7 +89,8 @@ CASES = {
     "ticket boil mlp": dict(model=MLP, params=TICKET, lr='lr: 0.3, lr["head.**"]: 0'),
     "ticket conv4 (batch norm, pooling)": dict(model=CONV, params=TICKET, steps=2),
     "maml conv4 one task at a time": dict(model=CONV, params=MAML, tasks_in="sequential"),
-    "ticket resnet12 (residual, no bias)": dict(model=RESNET, params=TICKET_CONV, size=16),
+    "ticket resnet12 (residual, no bias)": dict(model=RESNET, params=TICKET_CONV, size=16, tasks=2,
+                                                tasks_in="sequential"),
 }
 
 

@@ -82,22 +82,32 @@ class StackedLoop:
             if not isinstance(eff[name], stacked.LowRank) and not eff[name].requires_grad:
                 fast[name] = eff[name] = eff[name].detach().requires_grad_()
         for step in range(steps):
+            # A linear weight still shared by every task stays shared in the forward pass (one
+            # product over every task's examples); its per-task gradients are formed from its
+            # layer's output gradient and input, dY^T X, as are a low-rank weight's factors.
+            shared = [p.name for p in self.adapted if p.name in self.linear
+                      and p.name not in low_rank and eff[p.name].dim() == 2]
+            for name in shared:  # its layer's output must be differentiable even at evaluation
+                if not eff[name].requires_grad:
+                    eff[name] = eff[name].detach().requires_grad_()
+            tapped = [*low_rank, *shared]
             with torch.enable_grad():
-                # Differentiated by the effective tensors (a shared one expanded, a view): a
-                # masked tensor's gradient times its mask is the gradient by its fast weight.
-                # A low-rank weight's gradient is taken as the gradient by its layer's output.
+                # Differentiated by the effective tensors (a per-task one as it is): a masked
+                # tensor's gradient times its mask is the gradient by its fast weight.
                 moving = {p.name: _per_task_input(eff[p.name], len(p.shape), tasks)
-                          for p in self.adapted if p.name not in low_rank}
-                taps = dict.fromkeys(low_rank)
+                          for p in self.adapted if p.name not in tapped}
+                taps = dict.fromkeys(tapped)
                 losses, _ = self.task_losses({**eff, **moving}, support_x, support_y, training,
                                              taps)
                 found = torch.autograd.grad(
-                    losses.sum(), [*moving.values(), *(taps[n][1] for n in low_rank)],
+                    losses.sum(), [*moving.values(), *(taps[n][1] for n in tapped)],
                     create_graph=second)
             if not second:
                 found = [g.detach() for g in found]
                 taps = {n: (x.detach(), y) for n, (x, y) in taps.items()}
-            grads = dict(zip([*moving, *low_rank], found))
+            grads = dict(zip([*moving, *tapped], found))
+            for name in shared:
+                grads[name] = torch.bmm(grads[name].transpose(1, 2), taps[name][0])
             if self.probe is not None:
                 size = grads[self.probe].detach()
                 if self.probe in low_rank:
