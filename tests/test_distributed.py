@@ -153,5 +153,8 @@ def test_a_killed_process_ends_the_job_and_resume_gives_the_same_result(setup, s
     done = subprocess.run([sys.executable, *mtdsl("run", "--resume", str(out))], env=env, cwd=ROOT,
                           capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-3000:]
-    assert "resuming at iteration 150" in done.stdout or "resuming at iteration 100" in done.stdout
+    at = next(it for it in (150, 100) if f"resuming at iteration {it}" in done.stdout)
     assert numbers(out) == numbers(single)
+    resolved = json.loads((out / "resolved.json").read_text())
+    assert (resolved["world_size"], resolved["backend"]) == (2, "gloo")
+    assert resolved["resumed"] == [{"iteration": at, "device": "cpu", "world_size": 1, "backend": None}]

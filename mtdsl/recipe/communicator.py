@@ -22,6 +22,10 @@ from ..errors import MtdslError, RunError
 TIMEOUT = timedelta(minutes=float(os.environ.get("MTDSL_DIST_TIMEOUT_MINUTES", "10")))
 
 
+class PeerLost(RunError):
+    """Another process of a distributed run is gone: every surviving process stops."""
+
+
 def launched_by_torchrun() -> bool:
     return "RANK" in os.environ and "WORLD_SIZE" in os.environ and "MASTER_ADDR" in os.environ
 
@@ -135,7 +139,7 @@ class TorchDistributed(SingleProcess):
         except (self.dist.DistError, RuntimeError) as e:
             first = (str(e).strip().splitlines() or [type(e).__name__])[0]
             first = re.sub(r"^\[[^\]]*\]\s*", "", first).split(". ")[0]  # gloo's source location
-            raise RunError(f"another process of this {self.world_size}-process run stopped or cannot "
+            raise PeerLost(f"another process of this {self.world_size}-process run stopped or cannot "
                            f"be reached ({first[:160]}); every process stops") from None
 
 

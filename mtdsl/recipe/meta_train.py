@@ -40,7 +40,7 @@ from ..report.result import build_result, split_entry
 from ..report.rundir import RESOLVED, Checkpoint, FinalTensors, Run, RunDir, WriteError, open_run
 from ..report.stats import mean_ci95
 from ..report.summary import SparsityRow, print_summary
-from .communicator import SingleProcess, launched_by_torchrun
+from .communicator import PeerLost, SingleProcess, launched_by_torchrun
 from .estimate import estimate, print_estimate, worth_timing
 from . import signals
 from .profiler import RunProfile
@@ -170,6 +170,8 @@ class MetaTraining:
         except WriteError as e:
             raise RunError(f"{e}; {self._kept()} once there is space again or the folder is "
                            "writable") from None
+        except PeerLost as e:  # wherever the collective was: a step, validation, a stop check
+            raise RunError(f"{e}; {self._kept()}") from None
         finally:
             self.close()
             if self.profile is not None:
@@ -241,7 +243,18 @@ class MetaTraining:
         if prepared["state"] is None:
             self.run_dir.write_spec(self.text, self.sha)
             self.run_dir.write_json("resolved", self.resolved())
+        else:
+            self._record_resume(prepared["state"])
         return prepared["state"] is not None
+
+    def _record_resume(self, state: Checkpoint) -> None:
+        """resolved.json says how the run started; each resume (perhaps with another number of
+        processes or another device) is added to its `resumed` list."""
+        document = open_run(self.req.folder, finished=False).resolved
+        document.setdefault("resumed", []).append(
+            {"iteration": state.learner["iteration"], "device": _device_name(self.req.device),
+             **self.comm.describe(self.req.device)})
+        self.run_dir.write_json("resolved", document)
 
     def resolved(self) -> dict:
         """resolved.json: the resolved spec and where, how and on what it ran."""
@@ -283,6 +296,8 @@ class MetaTraining:
         batch = self.sources.train.sample(self.plan.outer.meta_batch, self.train_rng)
         try:
             return self.learner.meta_step(share_of(batch, self.comm.share(batch.tasks)), self.comm.sum)
+        except PeerLost:
+            raise
         except RunError as e:
             raise RunError(f"{e}\nThe last good checkpoint is kept in {self.req.folder}; continue "
                            f"with `mtdsl run --resume {self.req.folder}` once the cause is fixed.") from None
