@@ -4,8 +4,10 @@ spec; finished points are skipped when a sweep runs again into the same folder."
 from __future__ import annotations
 
 import json
+import os
 import textwrap
 
+import torch
 from typer.testing import CliRunner
 
 from mtdsl.cli.main import app
@@ -79,7 +81,14 @@ def test_jobs_run_points_in_parallel_with_the_same_results(tmp_path, monkeypatch
     path.write_text(SWEEPS)
     monkeypatch.chdir(ROOT)
     common = ["--seed", "1", "--set", "outer.iterations=2", "--set", "eval.test_tasks=8", "--set", "outer.meta_batch=2"]
-    one = CliRunner().invoke(app, ["run", f"{path}::pairs", "--out", str(tmp_path / "one"), *common])
+    # Each of 2 workers on this machine gets cpu_count // 2 threads; the in-process run uses
+    # as many, since the number of threads sets how float sums are split.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(max(1, (os.cpu_count() or 1) // 2))
+    try:
+        one = CliRunner().invoke(app, ["run", f"{path}::pairs", "--out", str(tmp_path / "one"), *common])
+    finally:
+        torch.set_num_threads(threads)
     two = CliRunner().invoke(app, ["run", f"{path}::pairs", "--out", str(tmp_path / "two"), "--jobs", "2", *common])
     assert one.exit_code == 0 and two.exit_code == 0, two.output
     assert "running 2 runs on 2 worker processes" in two.output

@@ -30,9 +30,9 @@ sweep steps over tracked {{ inner.steps: [1, 2] }}
 '''
 
 
-def _run(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+def _run(*args: str, env: dict | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess:
     r = subprocess.run([MTDSL, "run", *args], capture_output=True, text=True,
-                       env={**os.environ, **(env or {})})
+                       env={**os.environ, **(env or {})}, cwd=cwd)
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
     return r
 
@@ -118,7 +118,7 @@ def test_an_unusable_tracking_store_is_a_run_error_not_a_crash(tmp_path: Path):
     (tmp_path / "missing-file").write_text("a file where the store's folder would be")
     r = subprocess.run([MTDSL, "run", str(ROOT / "specs" / "sinusoid_maml.mt"), "--seed", "1", "--log", "mlflow",
                         "--out", str(tmp_path / "run"), "--set", "outer.iterations=2"],
-                       capture_output=True, text=True, env={**os.environ, "MLFLOW_TRACKING_URI": uri})
+                       capture_output=True, text=True, env={**os.environ, "MLFLOW_TRACKING_URI": uri}, cwd=tmp_path)
     assert r.returncode == 1 and "Traceback" not in r.stderr and "internal error" not in r.stderr
     assert f"MLflow at {uri}" in r.stderr and "--resume" in r.stderr
     assert (tmp_path / "run" / "spec.mt").is_file()
@@ -142,7 +142,8 @@ def test_a_killed_run_resumes_its_tracker_runs(tmp_path: Path):
     proc = subprocess.Popen([MTDSL, "run", str(ROOT / "specs" / "sinusoid_maml.mt"), "--seed", "3", "--out", str(folder),
                              "--log", "mlflow,tensorboard", "--set", "outer.iterations=60", "--set", "inner.steps=1",
                              "--set", "eval.every=5", "--set", "eval.test_tasks=5"],
-                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                            # MLflow puts a SQLite store's artifacts in ./mlruns: keep them here.
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=tmp_path)
 
     def logged() -> int:
         lines = (folder / "metrics.jsonl").read_text().splitlines() if (folder / "metrics.jsonl").exists() else []
@@ -154,7 +155,7 @@ def test_a_killed_run_resumes_its_tracker_runs(tmp_path: Path):
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     assert not (folder / "result.json").exists(), "the run ended before it could be killed"
-    _run("--resume", str(folder), "--log", "mlflow,tensorboard", env=env)
+    _run("--resume", str(folder), "--log", "mlflow,tensorboard", env=env, cwd=tmp_path)
 
     assert not (folder / "mlflow.db").exists()  # MLFLOW_TRACKING_URI is where it went
     mlflow.set_tracking_uri(uri)

@@ -33,7 +33,9 @@ def check(files: List[str] = typer.Argument(..., help="spec files, or file.mt::e
         try:
             compiled = compile_ref(ref, set_)
             count += len(compiled)
-            warnings += [w for c in compiled for w in c.warnings if w not in warnings]
+            for w in (w for c in compiled for w in c.warnings):  # inherited ones once
+                if w not in warnings:
+                    warnings.append(w)
         except SpecError as e:
             problems += e.diagnostics
     if problems:

@@ -339,6 +339,8 @@ class MetaTraining:
         self._check_finite()  # never overwrite a good checkpoint with a bad state
         if not self.main:
             return
+        for sink in self.sinks:  # first: a resumed run must not skip steps a tracker lost
+            sink.flush()
         path = self.run_dir.save_checkpoint(Checkpoint(
             spec_sha256=self.sha, learner=self.learner.state_dict(), train_rng=self.train_rng.get_state(),
             torch_rng=torch.get_rng_state(), best=self.best, elapsed=self.elapsed()))

@@ -4,6 +4,8 @@ the calls it cares about.
 
   start(resolved, folder)   once, with resolved.json's document (fresh or resumed run)
   record(record)            every metrics record: training steps and validation lines
+  flush()                   before each checkpoint is written: what was recorded so far is
+                            made durable, so no checkpoint covers steps a sink could lose
   artifact(path)            each finished file: checkpoint.pt after it is saved, final.pt,
                             result.json
   finish(result)            the run's result.json document
@@ -23,6 +25,9 @@ class Sink:
         pass
 
     def record(self, record: dict[str, Any]) -> None:
+        pass
+
+    def flush(self) -> None:
         pass
 
     def artifact(self, path: Path) -> None:

@@ -204,6 +204,10 @@ class TensorBoardSink(Sink):
         for summary in hparams(params, result_numbers(result)):
             writer.file_writer.add_summary(summary)
 
+    def flush(self) -> None:
+        if self.writer is not None:
+            self.writer.flush()
+
     def close(self) -> None:
         if self.writer is not None:
             self.writer.close()
@@ -329,10 +333,11 @@ class MLflowSink(Sink):
         self.pending = []
 
     @_reported
-    def artifact(self, path: Path) -> None:
-        # Sent at each checkpoint: a killed run has in MLflow every step up to the checkpoint
-        # it resumes from.
+    def flush(self) -> None:
         self._flush()
+
+    @_reported
+    def artifact(self, path: Path) -> None:
         if path.name == RESULT:
             self.client.log_artifact(self.run_id, str(path))
 
