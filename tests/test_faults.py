@@ -268,8 +268,12 @@ def test_sigterm_to_the_parent_of_jobs_stops_every_worker_with_a_checkpoint(spec
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 143, out + err
     assert "Traceback" not in out + err
-    for folder in seeds:
-        assert not (folder / "result.json").exists()
+    # On an idle machine the first worker may finish its short run before the second has
+    # started; a finished run is not a lost one. Every run still going was stopped with a
+    # checkpoint at its last logged iteration.
+    stopped = [f for f in seeds if not (f / "result.json").exists()]
+    assert stopped, "both runs ended before the signal"
+    for folder in stopped:
         assert checkpoint_iteration(folder) == last_iteration(folder) >= 10, folder
     assert f"--out {base}" in out + err, out + err
 
