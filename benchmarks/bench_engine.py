@@ -24,7 +24,6 @@ import subprocess
 import sys
 import tempfile
 import textwrap
-import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -37,6 +36,8 @@ from mtdsl.data.batch import TaskBatch
 from mtdsl.engine import MetaLearner
 from mtdsl.engine.memory import measure
 from mtdsl.validate.loader import load
+
+from common import seconds
 
 ROOT = Path(__file__).resolve().parent.parent
 TICKET = '"**.weight": masked, "head.**", "**.bias", "**.bn.**": fixed'
@@ -91,16 +92,6 @@ def learner(c: Compiled, on: torch.device, **plan_changes) -> MetaLearner:
     plan = replace(c.plan, **plan_changes) if plan_changes else c.plan
     # The eager engine: what `tasks_in` chooses between when the model cannot be stacked.
     return MetaLearner(CompiledModel(c.graph), plan, seed=1, device=on, stacked_tasks=False)
-
-
-def seconds(fn, device) -> float:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    start = time.perf_counter()
-    fn()
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    return time.perf_counter() - start
 
 
 def compare(first, second, device, rounds: int) -> tuple[float, float, float]:
