@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import subprocess
 import sys
 from dataclasses import dataclass, field
@@ -238,6 +239,8 @@ def test_the_headline_run_without_minimagenet_says_where_to_put_it_and_starts_no
     assert done.returncode == 1
     message = " ".join(done.stderr.split())  # the terminal may wrap it
     assert "mini_imagenet (mini-ImageNet) data not found" in message
+    # located at the line of the spec that names the dataset
+    assert re.search(r"mini_imagenet_wrn28\.mt:\d+:\d+: data\.(test|valid|train): mini_imagenet", message), message
     assert f"{empty}/mini-imagenet/mini-imagenet-cache-{{train,validation,test}}.pkl" in message
     assert "Size: 1.3 GB" in message
     assert "Traceback" not in done.stderr + done.stdout

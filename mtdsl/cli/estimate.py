@@ -25,7 +25,7 @@ def estimate_ref(ref: str, overrides: list[str], *, seed: int | None, device: st
         dev = pick_device(device or c.experiment.device.type)
         seeds = [seed] if seed is not None else c.experiment.seeds
         began = time.monotonic()
-        sources = open_sources(c.experiment, dev)
+        sources = open_sources(c.experiment, dev, c.resolved.located.key_spans)
         torch.manual_seed(seeds[0])
         learner = learner_for(c, dev, seeds[0])
         if unit.label:

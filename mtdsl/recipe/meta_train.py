@@ -203,7 +203,7 @@ class MetaTraining:
         self.text, self.sha = operative(self.c, self.seed)
         if Run(req.folder).recorded_sha256() == operative(self.c)[1]:  # an older folder
             self.text, self.sha = operative(self.c)
-        self.sources = open_sources(self.c.experiment, req.device)  # before the folder: missing data leaves none
+        self.sources = open_sources(self.c.experiment, req.device, self.c.resolved.located.key_spans)  # before the folder: missing data leaves none
         self.run_dir = RunDir(req.folder)
         if self.plan.outer.meta_batch < self.comm.world_size:
             raise RunError(f"outer.meta_batch is {self.plan.outer.meta_batch}, fewer tasks than the "

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..errors import DataError
 from ..validate import spec as S
 
 
@@ -27,13 +28,25 @@ def label(ds) -> str:
     return ds.label
 
 
-def open_sources(exp: S.Experiment, device) -> Sources:
+def open_sources(exp: S.Experiment, device, key_spans: dict | None = None) -> Sources:
+    """Every dataset of the experiment as a task source. With the spec's `key_spans`
+    (validate.tree.Located), a dataset that cannot be opened is reported at the line that
+    names it."""
+    def opened(role: str, ds):
+        try:
+            return open_source(exp, ds, device)
+        except DataError as e:
+            at = (key_spans or {}).get(("data", role))
+            if at is None:
+                raise
+            raise DataError(f"{at}: data.{role}: {e}") from None
+
     tests = {}
     for ds in exp.data.test:
         key, n = label(ds), 1
         while key in tests:  # the same dataset and split twice, e.g. at two sizes
             n += 1
             key = f"{label(ds)}#{n}"
-        tests[key] = open_source(exp, ds, device)
-    valid = open_source(exp, exp.data.valid, device) if exp.data.valid else None
-    return Sources(open_source(exp, exp.data.train, device), valid, tests)
+        tests[key] = opened("test", ds)
+    valid = opened("valid", exp.data.valid) if exp.data.valid else None
+    return Sources(opened("train", exp.data.train), valid, tests)
