@@ -299,8 +299,7 @@ class MetaTraining:
         except PeerLost:
             raise
         except RunError as e:
-            raise RunError(f"{e}\nThe last good checkpoint is kept in {self.req.folder}; continue "
-                           f"with `mtdsl run --resume {self.req.folder}` once the cause is fixed.") from None
+            raise RunError(f"{e}\nIn {self.req.folder}, {self._kept()} once the cause is fixed.") from None
 
     def log_step(self, it: int, stats: StepStats) -> None:
         value = getattr(stats, self.metric)
@@ -421,7 +420,7 @@ class MetaTraining:
         if bad:
             raise RunError(f"meta-training diverged at iteration {self.learner.iteration}: "
                            f"{', '.join(bad[:4])} became non-finite. Lower the outer lr or the inner "
-                           f"lrs. The last good checkpoint is kept in {self.req.folder}.")
+                           f"lrs. In {self.req.folder}, {self._kept()}.")
 
 
 def _device_name(device: torch.device) -> str:
