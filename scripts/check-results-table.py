@@ -9,6 +9,11 @@ the seedN/result.json files in that folder: the `test` column names the result e
 mean and sample standard deviation (ddof=1) over seeds; `each seed ± 95% CI` lists every
 seed's mean and ci95 in seed order; `wall per run` is the mean wall time. MSE prints with 3
 decimals, accuracy in percent with 2. Exit 1 and one line per disagreement when they differ.
+
+    .venv/bin/python scripts/check-results-table.py --row NAME TEST LABEL [PAPER]
+
+prints the table row of docs/results/runs/NAME for the result entry TEST, computed by the
+same code that checks it, for pasting into the page.
 """
 
 from __future__ import annotations
@@ -87,7 +92,16 @@ def check(doc: Path) -> list[str]:
     return problems
 
 
+def row(name: str, key: str, label: str, paper: str = "-") -> str:
+    want = expected(Path(__file__).resolve().parent.parent / "docs/results/runs" / name, key)
+    return (f"| {label} | `{key}` | {want['iterations']} | [{name}](results/runs/{name}) | {want['n']} | "
+            f"{want['mean ± std']} | {want['each seed ± 95% CI']} | {want['wall per run']} | {paper} |")
+
+
 def main() -> int:
+    if len(sys.argv) > 1 and sys.argv[1] == "--row":
+        print(row(*sys.argv[2:]))
+        return 0
     doc = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).resolve().parent.parent / "docs/results.md"
     problems = check(doc)
     for p in problems:

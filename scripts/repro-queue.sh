@@ -7,12 +7,14 @@
 #                                          glyphs widths constant (default: all, in this order)
 #   ITERS_OMNIGLOT=3000 (the reduced Omniglot budget; 30000 is the paper's)
 #   ITERS_CONSTANT=2000 (section 4.1.2; 60000 is the paper's)
+#   SEEDS="1 2 3" (the seeds of every phase)   WIDTHS="5:1 5:4 20:1 20:4" (Fig. 3's WAYS:WIDTH)
 set -u
 cd "$(dirname "$0")/.."
 RUNS=${RUNS:-runs/repro}
 MTDSL=${MTDSL:-.venv/bin/mtdsl}
 IO=${ITERS_OMNIGLOT:-3000}
 IC=${ITERS_CONSTANT:-2000}
+SEEDS=${SEEDS:-1 2 3}
 export MTDSL_DATA=${MTDSL_DATA:-../shared/data} OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
 
 # one NAME SPEC SEED [--set ...]: a run in $RUNS/NAME/seedSEED
@@ -28,7 +30,7 @@ one() {
 }
 
 phase_baselines() {  # the untrained networks: 0 iterations, same seeds, same meta-test
-  for s in 1 2 3; do
+  for s in $SEEDS; do
     for e in maml ticket ticket_naive; do
       one "sinusoid_${e}_it0" "specs/sinusoid_$e.mt" $s --set outer.iterations=0
     done
@@ -39,7 +41,7 @@ phase_baselines() {  # the untrained networks: 0 iterations, same seeds, same me
 }
 
 phase_sinusoid() {  # Appendix C at the paper's 30000 iterations
-  for s in 1 2 3; do
+  for s in $SEEDS; do
     for e in ticket maml ticket_naive; do
       one "sinusoid_$e" "specs/sinusoid_$e.mt" $s
     done
@@ -55,19 +57,18 @@ omniglot_runs() {  # omniglot_runs WAYS SHOTS WIDTH SEED
 }
 
 phase_omniglot() {  # 5-way 5-shot, width 1 (section 4.1.1)
-  for s in 1 2 3; do omniglot_runs 5 5 1 $s; done
+  for s in $SEEDS; do omniglot_runs 5 5 1 $s; done
 }
 
-phase_widths() {  # Fig. 3: widths 1 and 4, 5-way and 20-way 5-shot
-  for s in 1 2 3; do
-    omniglot_runs 5 5 4 $s
-    omniglot_runs 20 5 1 $s
-    omniglot_runs 20 5 4 $s
+phase_widths() {  # Fig. 3: widths 1 and 4, 5-way and 20-way 5-shot, all at the same $IO
+  local c
+  for s in $SEEDS; do
+    for c in ${WIDTHS:-5:1 5:4 20:1 20:4}; do omniglot_runs "${c%:*}" 5 "${c#*:}" $s; done
   done
 }
 
 phase_constant() {  # section 4.1.2: constant weights, Meta-ticket vs random masks
-  for s in 1 2 3; do
+  for s in $SEEDS; do
     one "omniglot_constant_ticket_it$IC" specs/omniglot_constant_init.mt::omniglot_mlp_ticket_constant $s \
       --set outer.iterations=$IC
     one omniglot_constant_random_mask specs/omniglot_constant_init.mt::omniglot_mlp_random_mask $s
@@ -75,7 +76,7 @@ phase_constant() {  # section 4.1.2: constant weights, Meta-ticket vs random mas
 }
 
 phase_crossdomain() {  # 5-way 1-shot models for the font-glyph meta-test (5-shot ones come from phase_omniglot)
-  for s in 1 2 3; do
+  for s in $SEEDS; do
     for e in maml ticket; do
       one "omniglot_5w1s_w1_${e}_it$IO" "specs/omniglot_mlp_$e.mt" $s --set task.shots=1 --set outer.iterations=$IO
       one "omniglot_5w1s_w1_${e}_it0" "specs/omniglot_mlp_$e.mt" $s --set task.shots=1 --set outer.iterations=0
@@ -88,7 +89,7 @@ phase_glyphs() {  # across domains: untrained and trained 5-way width-1 networks
   [ -d "$g/classes" ] || .venv/bin/python scripts/make-glyphs.py "$g"
   g=$(cd "$g" && pwd)
   local G="folder(\"$g/classes\", splits: \"$g/splits\", split: \"test\", size: 28, channels: 1)"
-  for s in 1 2 3; do
+  for s in $SEEDS; do
     for k in 1 5; do
       one "glyphs_5w${k}s_w1_untrained" specs/omniglot_mlp_maml.mt $s \
         --set outer.iterations=0 --set task.shots=$k --set "data.test=[$G]"
