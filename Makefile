@@ -50,6 +50,8 @@ BENCH_ITERATIONS ?= 1000
 bench: venv
 	$(PY) benchmarks/bench_floor.py
 	$(PY) benchmarks/bench_vs_learn2learn.py
+	$(PY) benchmarks/bench_vs_learn2learn.py --threads 2
+	$(PY) benchmarks/bench_floor.py --quick --threads 2
 	$(PY) benchmarks/bench_stacked_vs_eager.py
 	$(PY) benchmarks/bench_allocator.py
 	$(PY) benchmarks/bench_growth.py

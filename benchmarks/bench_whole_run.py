@@ -87,6 +87,7 @@ def main() -> None:
     parser.add_argument("--set", dest="extra", action="append", default=[],
                         help="more overrides for both runs, PATH=VALUE")
     args = parser.parse_args()
+    torch.set_num_threads(args.threads)  # the runs' thread count names the result file
     base = worktree(args.baseline)
     extra = [x for s in args.extra for x in ("--set", s)]
     times = {"baseline": [], "new": []}

@@ -147,7 +147,8 @@ def _cpu_name() -> str:
 
 def write_result(name: str, device: torch.device, rows: list[dict], **extra) -> Path:
     RESULTS.mkdir(parents=True, exist_ok=True)
-    path = RESULTS / f"{name}.json"
+    threads = torch.get_num_threads()  # a second thread count is a second result, not a replacement
+    path = RESULTS / (f"{name}.json" if threads == 1 else f"{name}.threads{threads}.json")
     path.write_text(json.dumps({"benchmark": name, "machine": machine(device), **extra,
                                 "rows": rows}, indent=2) + "\n")
     return path
