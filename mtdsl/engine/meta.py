@@ -156,6 +156,10 @@ class MetaLearner:
     def _stacked_gradients(self, tasks: tuple[Tensor, ...], chunk: int, reduce: Reduce | None = None):
         """The meta-gradient of `chunk` stacked tasks at a time (engine.stacked_inner)."""
         count, leaves = tasks[0].shape[0], list(self.learned.values())
+        # One chunk, one process and a power-of-two count: the float32 gradient divided by the
+        # count is already exact, so the float64 sum (two more weight-sized copies) is skipped
+        # with the same bits.
+        exact = reduce is None and chunk >= count and count & (count - 1) == 0
         total, metrics = None, []
         with self._mode(training=True), out_of_memory_is_a_run_error(self.device, chunk):
             for start in range(0, count, chunk):
@@ -165,7 +169,8 @@ class MetaLearner:
                     training=True)
                 grads = torch.autograd.grad(losses.sum(), leaves, allow_unused=True)
                 grads = [torch.zeros_like(t) if g is None else g for t, g in zip(leaves, grads)]
-                grads = [g.double() for g in grads]
+                if not exact:
+                    grads = [g.double() for g in grads]
                 total = grads if total is None else [a + b for a, b in zip(total, grads)]
                 metrics.append(chunk_metrics)
         return self._means(dict(zip(self.learned, total)), metrics, reduce)
