@@ -1,8 +1,10 @@
 """Cost growth: time of one meta-step and peak memory of one meta-gradient of the Omniglot
 Meta-ticket MLP against the width factor (1, 2, 4, 8; meta-batch 4) and the meta-batch
-(1, 4, 16, 32; width 1), stacked and eager. Each point runs in a fresh process, so its
-peak resident memory is its own; the two engines are interleaved there and the ratio
-eager/stacked is the median of the per-round ratios.
+(1, 4, 16, 32; width 1), stacked and eager. Each point's two engines are interleaved in one
+process and the ratio eager/stacked is the median of the per-round ratios. Each engine's
+peak memory is measured in a fresh process of its own, over its first meta-gradient: the
+allocator keeps freed memory for reuse (mtdsl.engine.allocator), so a second call in the
+same process adds no resident pages and a peak taken after a warm-up reads 0.
 
     .venv/bin/python benchmarks/bench_growth.py [--rounds 5]
 
@@ -48,14 +50,25 @@ def point(width: int, tasks: int, rounds: int, threads: int | None) -> dict:
     c = compile_spec(omniglot_mlp(width), TICKET, tasks=tasks)
     batch = tasks_for(c, device)
     stacked, eager = learner(c, device), learner(c, device, stacked=False)
-    # Memory first, each engine once after a warm-up call, before timing grows the heap.
-    stacked.meta_gradients(batch), eager.meta_gradients(batch)
-    memory = {"stacked MiB": peak_bytes(lambda: stacked.meta_gradients(batch)) / 2**20,
-              "eager MiB": peak_bytes(lambda: eager.meta_gradients(batch)) / 2**20}
     r = interleaved({"eager": lambda: eager.meta_step(batch),
                      "stacked": lambda: stacked.meta_step(batch)}, device, rounds)
     return {"width": width, "meta-batch": tasks, "stacked ms": r["stacked_s"] * 1e3,
-            "eager ms": r["eager_s"] * 1e3, "eager/stacked": r["ratio:eager/stacked"], **memory}
+            "eager ms": r["eager_s"] * 1e3, "eager/stacked": r["ratio:eager/stacked"]}
+
+
+def memory(width: int, tasks: int, engine: str, threads: int | None) -> float:
+    """MiB added to the peak resident size by this fresh process's first meta-gradient."""
+    set_threads(threads)
+    device = torch.device("cpu")
+    c = compile_spec(omniglot_mlp(width), TICKET, tasks=tasks)
+    batch = tasks_for(c, device)
+    one = learner(c, device, stacked=engine == "stacked")
+    return peak_bytes(lambda: one.meta_gradients(batch)) / 2**20
+
+
+def _child(*args: str) -> str:
+    out = subprocess.run([sys.executable, __file__, *args], capture_output=True, text=True, check=True)
+    return out.stdout.strip().splitlines()[-1]
 
 
 def main() -> None:
@@ -64,16 +77,21 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--threads", type=int)
     parser.add_argument("--point", nargs=2, type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--memory", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.point:
         print(json.dumps(point(*args.point, args.rounds, args.threads)))
         return
+    if args.memory:
+        print(memory(int(args.memory[0]), int(args.memory[1]), args.memory[2], args.threads))
+        return
+    threads = ["--threads", str(args.threads)] if args.threads else []
     rows = []
     for width, tasks in POINTS:
-        cmd = [sys.executable, __file__, "--point", str(width), str(tasks), "--rounds",
-               str(args.rounds)] + (["--threads", str(args.threads)] if args.threads else [])
-        out = subprocess.run(cmd, capture_output=True, text=True, check=True)
-        rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
+        row = json.loads(_child("--point", str(width), str(tasks), "--rounds", str(args.rounds), *threads))
+        for engine in ("stacked", "eager"):
+            row[f"{engine} MiB"] = float(_child("--memory", str(width), str(tasks), engine, *threads))
+        rows.append(row)
         print(table(rows[-1:], list(rows[-1])).splitlines()[-1], flush=True)
     set_threads(args.threads)
     path = write_result("growth", torch.device("cpu"), rows, rounds=args.rounds,
