@@ -29,3 +29,13 @@ def test_a_changed_result_is_reported_at_its_row(tmp_path):
     assert r.returncode == 1
     assert "`mean ± std` says" in r.stdout and "the run folders give" in r.stdout
     assert f"{tmp_path / 'results.md'}:" in r.stdout
+
+
+def test_row_prints_the_published_row_from_its_run_folders():
+    published = next(line for line in (ROOT / "docs" / "results.md").read_text().splitlines()
+                     if "[sinusoid_ticket](results/runs/sinusoid_ticket)" in line)
+    label, paper = published.split("|")[1].strip(), published.split("|")[-2].strip()
+    r = subprocess.run(CHECK + ["--row", "sinusoid_ticket", "sinusoid/test", label, paper],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == published
