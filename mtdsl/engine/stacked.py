@@ -74,8 +74,10 @@ class _TaskLinear(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad: Tensor):
         x, w = ctx.saved_tensors
-        by_x = torch.bmm(grad, w) if ctx.needs_input_grad[0] else None
-        by_w = torch.bmm(grad.transpose(1, 2), x) if ctx.needs_input_grad[1] else None
+        # Under autocast the forward product ran in the autocast dtype, which `grad` carries;
+        # the products here run in it too, and autograd casts each result to its input's dtype.
+        by_x = torch.bmm(grad, w.to(grad.dtype)) if ctx.needs_input_grad[0] else None
+        by_w = torch.bmm(grad.transpose(1, 2), x.to(grad.dtype)) if ctx.needs_input_grad[1] else None
         return by_x, by_w
 
 
