@@ -32,11 +32,4 @@ if __name__ == "__main__":
     out = meta_gradients(sys.argv[1], comm)
     if comm.is_main:
         torch.save({**out, "world_size": comm.world_size}, sys.argv[2])
-    if comm.world_size > 1:
-        # Every rank leaves together: a rank that tore down its process group while its
-        # peer was still inside gloo's last exchange aborted at exit now and then (SIGABRT,
-        # "terminate called without an active exception"), failing the job after its work.
-        import torch.distributed as dist
-
-        dist.barrier()
-        dist.destroy_process_group()
+    comm.finish()  # every rank leaves together, as `mtdsl run` does

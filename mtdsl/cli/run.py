@@ -63,11 +63,15 @@ def run_ref(ref: str | None, overrides: list[str], **options) -> list[Path]:
     a stop with a checkpoint (recipe/signals.py); options as `_run_ref`'s."""
     from ..recipe import signals
 
+    from ..recipe.communicator import this_process
+
     with signals.handled():
         try:
-            return _run_ref(ref, overrides, **options)
+            folders = _run_ref(ref, overrides, **options)
         except signals.Interrupted as stop:  # a second signal between runs (a run handles its own)
             raise signals.Stopped(stop.signum, f"stopped by {signals.name(stop.signum)}") from None
+    this_process().finish()
+    return folders
 
 
 def _run_ref(ref: str | None, overrides: list[str], *, out_dir: str | None, seed: int | None,

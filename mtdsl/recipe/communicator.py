@@ -66,6 +66,9 @@ class SingleProcess:
         """For resolved.json."""
         return {"world_size": self.world_size, "backend": None}
 
+    def finish(self) -> None:
+        """The command finished on this process; called on success only."""
+
 
 class TorchDistributed(SingleProcess):
     """The ranks of a torchrun job (torch.distributed from torchrun's environment): NCCL for
@@ -83,6 +86,16 @@ class TorchDistributed(SingleProcess):
         self.rank = dist.get_rank()
         self.world_size = dist.get_world_size()
         atexit.register(self._leave)
+
+    def finish(self) -> None:
+        # Ranks leave together: a rank tearing its process group down while a peer is still in
+        # the last exchange made the process abort at exit ("terminate called without an
+        # active exception") now and then, after the run had finished. Only on success: after
+        # a failure a peer may be gone, and a barrier would wait for it.
+        if self.dist.is_initialized():
+            with self._peers():
+                self.dist.barrier()
+            self.dist.destroy_process_group()
 
     def _leave(self) -> None:
         # A process group left standing at exit makes the process abort (SIGABRT).
