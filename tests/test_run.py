@@ -56,6 +56,15 @@ def test_sinusoid_run_writes_a_complete_run_folder(tmp_path, monkeypatch):
     assert hashlib.sha256(spec_text.encode()).hexdigest() == result["spec_sha256"]
 
 
+def test_an_outer_step_beyond_float32_is_a_run_error(tmp_path, monkeypatch):
+    # 1e38 is a valid float32, but Adam's first step divides it by its bias correction (0.1)
+    r = run(["specs/sinusoid_ticket.mt", "--seed", "1", "--out", str(tmp_path / "run"),
+             "--set", "outer.iterations=3", "--set", "outer.optimizer=adamw(lr: 1e38)"], monkeypatch)
+    assert r.exit_code != 0
+    assert "meta-training diverged at iteration 1: the outer step overflows float32" in r.output, r.output
+    assert "Lower the outer lr" in r.output
+
+
 def test_every_seed_is_its_own_run(tmp_path, monkeypatch):
     out = tmp_path / "seeds"
     r = run(["specs/sinusoid_maml.mt", "--out", str(out), "--set", "seeds=[1, 2]",

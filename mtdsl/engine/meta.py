@@ -115,6 +115,7 @@ class MetaLearner:
             module.graph, plan.params, plan.loss, self.weights, self.thresholds,
             probe=last_feature_weight(plan.params), autocast=self.precision.autocast)
         self._mask_cache: tuple[tuple, dict[str, Tensor]] | None = None
+        self._kept_cache: tuple[tuple, dict[str, tuple[int, int]]] | None = None
         self.optimizer = (build_optimizer(plan.outer.optimizer, list(self.learned.values()))
                           if self.learned else None)
         self.iteration = 0
@@ -272,7 +273,13 @@ class MetaLearner:
                 group["lr"] = lr
             for key, tensor in self.learned.items():
                 tensor.grad = grads[key]
-            self.optimizer.step()
+            try:
+                self.optimizer.step()
+            except RuntimeError as e:  # a step size (lr / bias correction) beyond float32
+                if "overflow" not in str(e):
+                    raise
+                raise RunError(f"meta-training diverged at iteration {self.iteration + 1}: the "
+                               f"outer step overflows float32 ({e}). Lower the outer lr.") from None
             self.optimizer.zero_grad(set_to_none=True)
         self.iteration += 1
         every = self.plan.mask.iterand_every
@@ -328,33 +335,43 @@ class MetaLearner:
 
     # -- reporting and export --------------------------------------------------------------
 
+    def _mask_state(self) -> tuple:
+        """Changes whenever a score or a threshold is changed in place."""
+        return tuple((self.learned[score_key(p.name)]._version, self.thresholds[p.name]._version)
+                     for p in self.plan.by_role("masked"))
+
     @torch.no_grad()
     def masks(self) -> dict[str, Tensor]:
         """The hard masks, computed once per state of the scores and thresholds (the
         recipe reads them several times per outer step)."""
-        masked = self.plan.by_role("masked")
-        key = tuple((self.learned[score_key(p.name)]._version, self.thresholds[p.name]._version)
-                    for p in masked)
+        key = self._mask_state()
         if self._mask_cache is None or self._mask_cache[0] != key:
             self._mask_cache = (key, {p.name: hard_mask(self.learned[score_key(p.name)],
-                                                         self.thresholds[p.name]) for p in masked})
+                                                         self.thresholds[p.name])
+                                      for p in self.plan.by_role("masked")})
         return dict(self._mask_cache[1])
+
+    @torch.no_grad()
+    def _kept_counts(self) -> dict[str, tuple[int, int]]:
+        """(kept, all) entries of each masked tensor, counted once per state of the scores
+        without forming the masks: the recipe reads the sparsity after every step."""
+        key = self._mask_state()
+        if self._kept_cache is None or self._kept_cache[0] != key:
+            masked = self.plan.by_role("masked")
+            kept = torch.stack([(self.learned[score_key(p.name)] >= self.thresholds[p.name]).sum()
+                                for p in masked]).tolist() if masked else []
+            self._kept_cache = (key, {p.name: (k, math.prod(p.shape)) for p, k in zip(masked, kept)})
+        return self._kept_cache[1]
 
     def sparsity(self) -> dict[str, float]:
         """Fraction of entries pruned, per masked tensor."""
-        masks = self.masks()
-        if not masks:
-            return {}
-        kept = torch.stack([m.mean() for m in masks.values()]).tolist()
-        return {name: 1.0 - k for name, k in zip(masks, kept)}
+        return {name: 1.0 - kept / total for name, (kept, total) in self._kept_counts().items()}
 
     def overall_sparsity(self) -> float:
         """Fraction pruned over all masked entries together (0 without masked tensors)."""
-        masks = self.masks()
-        total = sum(m.numel() for m in masks.values())
-        if not total:
-            return 0.0
-        return torch.stack([(m == 0).sum() for m in masks.values()]).sum().item() / total
+        counts = self._kept_counts().values()
+        total = sum(t for _, t in counts)
+        return sum(t - k for k, t in counts) / total if total else 0.0
 
     @torch.no_grad()
     def effective_params(self) -> dict[str, Tensor]:

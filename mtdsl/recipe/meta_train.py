@@ -416,7 +416,15 @@ class MetaTraining:
         return self.elapsed_before + time.monotonic() - self.started
 
     def _check_finite(self) -> None:
-        bad = [k for k, t in self.learner.learned.items() if not torch.isfinite(t).all()]
+        learned = self.learner.learned
+        if not learned:
+            return
+        # One pass per tensor: a non-finite entry makes its sum non-finite; only then (or
+        # when finite entries overflow the sum) is each tensor checked entry by entry.
+        sums = torch.stack([t.detach().sum() for t in learned.values()])
+        if bool(torch.isfinite(sums).all()):
+            return
+        bad = [k for k, t in learned.items() if not torch.isfinite(t).all()]
         if bad:
             raise RunError(f"meta-training diverged at iteration {self.learner.iteration}: "
                            f"{', '.join(bad[:4])} became non-finite. Lower the outer lr or the inner "

@@ -13,7 +13,7 @@ from pydantic import Discriminator, Field, Tag, field_validator, model_validator
 from pydantic.functional_validators import BeforeValidator
 
 from .datasets import Dataset
-from .spec_base import Component, Fraction, PositiveInt, Strict
+from .spec_base import Component, Fraction, PositiveInt, Rate, Strict
 
 # ---- data ----------------------------------------------------------------------------------
 
@@ -99,7 +99,7 @@ class Mask(Strict):
 class Inner(Strict):
     steps: Annotated[int, Field(ge=0)] = 1
     test_steps: Annotated[int, Field(ge=0)] | None = None  # defaults to steps
-    lr: dict[str, Annotated[float, Field(ge=0.0)]]
+    lr: dict[str, Rate]
     order: Literal["first", "second"] = "second"
 
     @field_validator("lr", mode="before")
@@ -116,17 +116,17 @@ class Inner(Strict):
 
 class SGD(Strict):
     kind: Literal["sgd"]
-    lr: Annotated[float, Field(gt=0.0)]
+    lr: Annotated[Rate, Field(gt=0.0)]
     momentum: Fraction = 0.0
     nesterov: bool = False
-    weight_decay: Annotated[float, Field(ge=0.0)] = 0.0
+    weight_decay: Rate = 0.0
 
 
 class Adam(Strict):
     kind: Literal["adam", "adamw"]
-    lr: Annotated[float, Field(gt=0.0)]
+    lr: Annotated[Rate, Field(gt=0.0)]
     betas: tuple[Fraction, Fraction] = (0.9, 0.999)
-    weight_decay: Annotated[float, Field(ge=0.0)] = 0.0
+    weight_decay: Rate = 0.0
 
 
 class Cosine(Strict):

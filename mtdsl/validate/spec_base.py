@@ -7,7 +7,7 @@ from functools import lru_cache
 from typing import Annotated, Any, Union
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
-from pydantic.functional_validators import BeforeValidator
+from pydantic.functional_validators import AfterValidator, BeforeValidator
 
 
 class Strict(BaseModel):
@@ -61,4 +61,17 @@ def Component(*members):
 
 PositiveInt = Annotated[int, Field(gt=0)]
 Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
+
+# The largest float32: a learning rate or weight decay beyond it cannot be applied to a
+# float32 tensor (torch stops with an overflow error in the first step).
+FLOAT32_MAX = 3.4028234663852886e38
+
+
+def _float32(v: float) -> float:
+    if abs(v) > FLOAT32_MAX:
+        raise ValueError(f"{v:g} is beyond what a float32 tensor can hold (at most 3.4e38)")
+    return v
+
+
+Rate = Annotated[float, Field(ge=0.0), AfterValidator(_float32)]  # learning rates, weight decay
 
