@@ -62,7 +62,6 @@ def run_ref(ref: str | None, overrides: list[str], **options) -> list[Path]:
     """Every run `ref` means (or the one `resume` names), with SIGINT and SIGTERM turned into
     a stop with a checkpoint (recipe/signals.py); options as `_run_ref`'s."""
     from ..recipe import signals
-
     from ..recipe.communicator import this_process
 
     with signals.handled():
