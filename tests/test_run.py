@@ -56,6 +56,18 @@ def test_sinusoid_run_writes_a_complete_run_folder(tmp_path, monkeypatch):
     assert hashlib.sha256(spec_text.encode()).hexdigest() == result["spec_sha256"]
 
 
+def test_learned_tensors_that_overflow_in_the_last_step_stop_the_run(tmp_path, monkeypatch):
+    # lr 3e38 times a gradient above 1.2 is beyond float32: after the only step the head is
+    # infinite. No later query loss would show it, so only the check of the learned tensors
+    # can, before anything of the broken network is meta-tested or saved.
+    out = tmp_path / "run"
+    r = run(["specs/sinusoid_ticket.mt", "--seed", "1", "--out", str(out), "--set", "outer.iterations=1",
+             "--set", "outer.optimizer=sgd(lr: 3e38)", "--set", "eval.test_tasks=8"], monkeypatch)
+    assert r.exit_code != 0
+    assert "meta-training diverged at iteration 1: head.weight became non-finite" in r.output, r.output
+    assert not (out / "result.json").exists() and not (out / "checkpoint.pt").exists()
+
+
 def test_an_outer_step_beyond_float32_is_a_run_error(tmp_path, monkeypatch):
     # 1e38 is a valid float32, but Adam's first step divides it by its bias correction (0.1)
     r = run(["specs/sinusoid_ticket.mt", "--seed", "1", "--out", str(tmp_path / "run"),
