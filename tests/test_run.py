@@ -57,7 +57,7 @@ def test_sinusoid_run_writes_a_complete_run_folder(tmp_path, monkeypatch):
 
 
 def test_learned_tensors_that_overflow_in_the_last_step_stop_the_run(tmp_path, monkeypatch):
-    # lr 3e38 times a gradient above 1.2 is beyond float32: after the only step the head is
+    # lr 3e38 times a gradient above 1.13 is beyond float32: after the only step the head is
     # infinite. No later query loss would show it, so only the check of the learned tensors
     # can, before anything of the broken network is meta-tested or saved.
     out = tmp_path / "run"

@@ -68,10 +68,9 @@ FLOAT32_MAX = 3.4028234663852886e38
 
 
 def _float32(v: float) -> float:
-    if abs(v) > FLOAT32_MAX:
+    if v > FLOAT32_MAX:
         raise ValueError(f"{v:g} is beyond what a float32 tensor can hold (at most 3.4e38)")
     return v
 
 
 Rate = Annotated[float, Field(ge=0.0), AfterValidator(_float32)]  # learning rates, weight decay
-
