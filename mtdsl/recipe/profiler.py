@@ -25,6 +25,7 @@ META_GRADIENT = "meta-gradient (inner loop and backward)"
 OUTER = "outer step (optimizer, IteRand)"
 EVALUATION = "validation and test"
 IO = "logging and I/O"
+PROFILER = "torch.profiler itself (--profile only)"
 
 
 class RunProfile:
@@ -57,12 +58,23 @@ class RunProfile:
             if self._inside is not None:  # a phase inside another counts as the outer one
                 return method(*args, **kwargs)
             self._inside = phase
-            start = time.perf_counter()
+            start, inside = time.perf_counter(), [0.0]
+
+            def call():
+                begun = time.perf_counter()
+                try:
+                    return method(*args, **kwargs)
+                finally:
+                    inside[0] = time.perf_counter() - begun
             try:
-                call = lambda: method(*args, **kwargs)  # noqa: E731
                 return around(call) if around else call()
             finally:
-                self.seconds[phase] = self.seconds.get(phase, 0.0) + time.perf_counter() - start
+                self.seconds[phase] = self.seconds.get(phase, 0.0) + inside[0]
+                if around is not None:
+                    # Starting torch.profiler and tabulating its events takes seconds: a phase
+                    # of its own, not a share of the phase it watched.
+                    self.seconds[PROFILER] = (self.seconds.get(PROFILER, 0.0)
+                                              + time.perf_counter() - start - inside[0])
                 self._inside = None
 
         setattr(owner, name, timed)
