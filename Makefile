@@ -21,7 +21,8 @@ $(PY):
 	$(PYTHON_BOOT) -m venv $(VENV)
 
 $(STAMP): pyproject.toml scripts/install-learn2learn.sh | $(PY)
-	$(PY) -c 'import torch, torchvision' 2>/dev/null || $(PY) -m pip install $(TORCH_PINS)
+	$(PY) -c 'import torch, torchvision' 2>/dev/null || \
+		{ bash scripts/need-disk.sh 8 $(VENV) && $(PY) -m pip install $(TORCH_PINS); }
 	$(PY) -m pip install --quiet -e '.[test,lsp,trackers,cluster]'
 	bash scripts/install-learn2learn.sh $(PY)
 	touch $@

@@ -71,9 +71,9 @@ def compile_case(case: tuple, tasks_in: str = "vmap") -> Compiled:
           outer {{ optimizer: adam(lr: 0.001), iterations: 1, meta_batch: {tasks}, tasks_in: {tasks_in} }}
         }}
         """)
-    folder = Path(tempfile.mkdtemp(prefix="mtdsl-bench-"))
-    (folder / "bench.mt").write_text(text)
-    return compile_experiment(load(folder / "bench.mt"), "bench")
+    with tempfile.TemporaryDirectory(prefix="mtdsl-bench-") as folder:
+        (Path(folder) / "bench.mt").write_text(text)
+        return compile_experiment(load(Path(folder) / "bench.mt"), "bench")
 
 
 def tasks_for(c: Compiled, device) -> TaskBatch:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -61,6 +62,7 @@ def side_by_side(codes: dict[str, Path], iterations: int, threads: int,
                 if proc.returncode != 0:
                     raise RuntimeError(f"the {which} run failed: {proc.stderr.read().decode()[-2000:]}")
                 done[which] = (seconds, json.loads((out / "result.json").read_text()))
+                shutil.rmtree(out.parent)
         time.sleep(0.5)
     return done
 

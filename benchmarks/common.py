@@ -55,9 +55,9 @@ def compile_spec(model: str, roles: str, *, size: int = 28, channels: int = 1, s
                    tasks_in: {tasks_in} }}
         }}
         """)
-    folder = Path(tempfile.mkdtemp(prefix="mtdsl-bench-"))
-    (folder / "bench.mt").write_text(text)
-    return compile_experiment(load(folder / "bench.mt"), "bench")
+    with tempfile.TemporaryDirectory(prefix="mtdsl-bench-") as folder:
+        (Path(folder) / "bench.mt").write_text(text)
+        return compile_experiment(load(Path(folder) / "bench.mt"), "bench")
 
 
 def learner(c: Compiled, device: torch.device, *, stacked: bool = True) -> MetaLearner:
