@@ -1,10 +1,11 @@
 """`mtdsl run --profile`: where a run's time goes.
 
 Wall-clock seconds per phase (task sampling, the meta-gradient with its inner loop, the
-outer step, validation and test, logging and I/O, and the rest: startup, data loading,
-the live display), measured by wrapping the methods of one run's objects that do each
-phase; and torch.profiler's table of the operators that took the most time over a window of
-meta-steps after warm-up. Nothing is wrapped without --profile, so a normal run pays nothing.
+outer step, validation and test, logging and I/O, torch.profiler's own cost, and the rest:
+startup, data loading, the live display), measured by wrapping the methods of one run's
+objects that do each phase; and torch.profiler's table of the operators that took the most
+time over a window of meta-steps after warm-up. Nothing is wrapped without --profile, so a
+normal run pays nothing.
 """
 
 from __future__ import annotations
