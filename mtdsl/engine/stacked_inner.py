@@ -129,6 +129,11 @@ class StackedLoop:
                     # The last step's update feeds only the query loss, so it is
                     # differentiated once: its fused backward needs no second derivative.
                     eff[name] = MaskedStep.apply(fast[name], g, masks[name], p.inner_lr)
+                elif not masks[name].requires_grad:
+                    # Nothing differentiates by the scores (evaluation): as the mask is 0 or 1,
+                    # (fast - lr g mask) mask = eff - lr g mask, one weight-sized pass instead
+                    # of two, with the same values; the fast weight itself is never read.
+                    eff[name] = torch.addcmul(eff[name], g, masks[name], value=-p.inner_lr)
                 else:
                     # First order: the inner gradient by the fast weight (g * mask) is a
                     # constant, so the mask inside it is too.
