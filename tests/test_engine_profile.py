@@ -32,7 +32,6 @@ def test_profile_prints_every_phase_and_the_top_operators(tmp_path):
     assert (tmp_path / "run" / "result.json").is_file()  # profiling changes nothing else
 
 
-
 class Work:
     def compute(self):
         time.sleep(0.05)
