@@ -44,7 +44,10 @@ def setup(tmp_path_factory):
     folder = tmp_path_factory.mktemp("distributed")
     spec = folder / "small.mt"
     spec.write_text(SPEC.format(root=ROOT))
-    env = {**os.environ, "MTDSL_DATA": str(data), "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
+    # torchrun's agent leaves a folder in the temporary directory at every start: this one's.
+    (folder / "tmp").mkdir()
+    env = {**os.environ, "MTDSL_DATA": str(data), "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1",
+           "TMPDIR": str(folder / "tmp")}
     return folder, spec, env
 
 
