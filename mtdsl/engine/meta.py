@@ -21,7 +21,7 @@ from mtdsl.engine.init import draw, seeded_generator
 from mtdsl.engine.inner import InnerLoop, autograd_grad, last_feature_weight, score_key
 from mtdsl.engine.masking import hard_mask, iterand_redraw, threshold_at_sparsity
 from mtdsl.engine.memory import free_bytes, measure, out_of_memory_is_a_run_error, tasks_that_fit
-from mtdsl.engine.optim import build_optimizer, lr_factor
+from mtdsl.engine.optim import OuterOptimizer, lr_factor
 from mtdsl.engine.precision import Precision
 from mtdsl.engine.stacked_inner import StackedLoop
 from mtdsl.errors import RunError
@@ -116,7 +116,7 @@ class MetaLearner:
             probe=last_feature_weight(plan.params), autocast=self.precision.autocast)
         self._mask_cache: tuple[tuple, dict[str, Tensor]] | None = None
         self._kept_cache: tuple[tuple, dict[str, tuple[int, int]]] | None = None
-        self.optimizer = (build_optimizer(plan.outer.optimizer, list(self.learned.values()))
+        self.optimizer = (OuterOptimizer(plan.outer.optimizer, list(self.learned.values()))
                           if self.learned else None)
         self.iteration = 0
 
@@ -269,18 +269,13 @@ class MetaLearner:
             raise RunError(f"meta-training diverged at iteration {self.iteration + 1}: the query "
                            f"loss is {stats.loss}. Lower the outer lr or the inner lrs.")
         if self.optimizer is not None:
-            for group in self.optimizer.param_groups:
-                group["lr"] = lr
-            for key, tensor in self.learned.items():
-                tensor.grad = grads[key]
             try:
-                self.optimizer.step()
+                self.optimizer.step([grads[key] for key in self.learned], lr)
             except RuntimeError as e:  # a step size (lr / bias correction) beyond float32
                 if "overflow" not in str(e):
                     raise
                 raise RunError(f"meta-training diverged at iteration {self.iteration + 1}: the "
                                f"outer step overflows float32 ({e}). Lower the outer lr.") from None
-            self.optimizer.zero_grad(set_to_none=True)
         self.iteration += 1
         every = self.plan.mask.iterand_every
         if every and self.iteration % every == 0:
