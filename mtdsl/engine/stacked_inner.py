@@ -107,7 +107,7 @@ class StackedLoop:
                 taps = {n: (x.detach(), y) for n, (x, y) in taps.items()}
             grads = dict(zip([*moving, *tapped], found))
             for name in shared:
-                grads[name] = torch.bmm(grads[name].transpose(1, 2), taps[name][0])
+                grads[name] = stacked.task_outer(grads[name], taps[name][0])
             if self.probe is not None:
                 size = grads[self.probe].detach()
                 if self.probe in low_rank:
