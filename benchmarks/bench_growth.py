@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import importlib
 import json
 import subprocess
 import sys
@@ -63,6 +64,9 @@ def memory(width: int, tasks: int, engine: str, threads: int | None) -> float:
     c = compile_spec(omniglot_mlp(width), TICKET, tasks=tasks)
     batch = tasks_for(c, device)
     one = learner(c, device, stacked=engine == "stacked")
+    # torch.func's transforms (the eager engine) import torch's compiler stack on first use,
+    # about 140 MiB once per process: imported before the measurement, which is of the engine.
+    importlib.import_module("torch._dynamo")
     return peak_bytes(lambda: one.meta_gradients(batch)) / 2**20
 
 

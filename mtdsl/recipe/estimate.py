@@ -102,7 +102,8 @@ def schedule_points(iterations: int, start: int, every: int) -> int:
 
 
 def memory_of(learner: MetaLearner, batch) -> Memory:
-    """The memory of a meta-batch shaped like `batch` (nothing is computed: shapes only)."""
+    """The memory of a meta-batch shaped like `batch`, estimated from two forward passes over a
+    few examples (engine.memory)."""
     plan = learner.plan
     fp = measure(learner.module, dict(learner.module.named_parameters()), batch.support_x[0],
                  batch.query_x[0])
