@@ -45,6 +45,32 @@ def test_measure_sees_the_activations_of_a_compiled_conv_net_even_under_no_grad(
     assert fp.query == pytest.approx(fp.support * c.plan.task.queries / c.plan.task.shots)
 
 
+class NormDropout(nn.Module):
+    """A module outside the compiler's: batch norm with running statistics, and dropout."""
+
+    def __init__(self):
+        super().__init__()
+        self.layer, self.norm = nn.Linear(4, 6), nn.BatchNorm1d(6)
+
+    def forward(self, x):
+        return F.dropout(self.norm(self.layer(x)), 0.5, training=True)
+
+
+def test_measuring_leaves_no_trace_in_buffers_or_the_random_stream():
+    module = NormDropout()
+    before = {k: b.clone() for k, b in module.named_buffers()}
+    torch.manual_seed(0)
+    expected = torch.rand(3)
+    torch.manual_seed(0)
+    fp = measure(module, dict(module.named_parameters()), torch.zeros(5, 4), torch.zeros(9, 4))
+    assert torch.equal(torch.rand(3), expected)
+    assert all(torch.equal(b, before[k]) for k, b in module.named_buffers())
+    # affine in the examples: the linear input and output, batch norm's and dropout's
+    # per-example tensors; per-channel statistics once
+    assert fp.query - fp.support == (9 - 5) * (fp.support - measure(
+        module, dict(module.named_parameters()), torch.zeros(4, 4), torch.zeros(4, 4)).support)
+
+
 def test_second_order_memory_grows_with_inner_steps_and_first_order_does_not():
     fp = Footprint(support=1000, query=3000, params=100)
     second = [fp.train_bytes(steps, "second") for steps in (1, 2, 3)]

@@ -85,12 +85,17 @@ def _saved_bytes(module: nn.Module, params: dict[str, Tensor], x: Tensor) -> int
     examples fix the line. Not the meta device, which computes nothing: its Python kernels
     import torch's compiler stack, 1.3 s of every run's start."""
     device = next(iter(params.values())).device if params else x.device
-    few, more = (_saved_by_pass(module, params, x.new_zeros(n, *x.shape[1:], device=device))
-                 for n in (FEW, MORE))
+    # The passes leave no trace: buffers (batch norm's running statistics, in a module that
+    # keeps them) are copies, and dropout draws from a generator given back afterwards.
+    state = {**{k: b.clone() for k, b in module.named_buffers()}, **params}
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        few, more = (_saved_by_pass(module, state, x.new_zeros(n, *x.shape[1:], device=device),
+                                    params) for n in (FEW, MORE))
     return few + (more - few) * (x.shape[0] - FEW) // (MORE - FEW)
 
 
-def _saved_by_pass(module: nn.Module, params: dict[str, Tensor], inputs: Tensor) -> int:
+def _saved_by_pass(module: nn.Module, state: dict[str, Tensor], inputs: Tensor,
+                   params: dict[str, Tensor]) -> int:
     saved: dict[int, Tensor] = {}  # by identity: one activation saved by two layers counts once
 
     def pack(t: Tensor) -> Tensor:
@@ -99,7 +104,7 @@ def _saved_by_pass(module: nn.Module, params: dict[str, Tensor], inputs: Tensor)
 
     # enable_grad: evaluation asks under no_grad, where nothing would be saved.
     with torch.enable_grad(), torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-        functional_call(module, params, (inputs,))
+        functional_call(module, state, (inputs,))
     parameters = {id(t) for t in params.values()}
     return sum(t.numel() * t.element_size() for k, t in saved.items() if k not in parameters)
 
