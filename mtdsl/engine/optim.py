@@ -9,6 +9,9 @@ import torch
 from mtdsl.compile.plan import OptimizerPlan, SchedulePlan
 
 
+ADAM_EPS = 1e-8  # torch.optim.Adam's default; specs do not set it
+
+
 class OuterOptimizer:
     """The outer step over the meta-learned tensors: SGD (momentum, Nesterov, L2 weight
     decay), Adam (L2 weight decay) or AdamW (decoupled weight decay), each the arithmetic of
@@ -98,9 +101,6 @@ class OuterOptimizer:
             self.state[int(i)] = {k: v.clone() if k == "step" else
                                   v.to(param.device, param.dtype, copy=True)
                                   for k, v in saved.items() if v is not None}
-
-
-ADAM_EPS = 1e-8  # torch.optim.Adam's default; specs do not set it
 
 
 def lr_factor(schedule: SchedulePlan, iteration: int, iterations: int) -> float:
