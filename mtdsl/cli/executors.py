@@ -254,6 +254,8 @@ def run_jobs(executor, jobs: list[Job], console: Console, retries: int) -> dict[
                         tally.done += 1
                         console.print(f"finished: {job.name}", markup=False)
                 live.update(Text(tally.line(len(pending), executor.slots)), refresh=True)
+        if signals.requested():  # the last runs stopped on the signal inside the last wait
+            return _stop(executor, pending, outcomes, console, signals.name(signals.requested()))
     except KeyboardInterrupt:
         return _stop(executor, pending, outcomes, console, "Ctrl-C")
     finally:
