@@ -283,6 +283,32 @@ def test_sigterm_to_the_parent_of_jobs_stops_every_worker_with_a_checkpoint(spec
         assert numbers(folder) == numbers(reference / folder.name)
 
 
+@pytest.mark.slow  # four processes import torch
+def test_sigterm_once_a_run_of_the_sweep_finished_still_ends_it_as_stopped(spec, reference, tmp_path):
+    """Seed 1 resumes near its end and finishes; the signal then stops seed 2, the last run
+    going, while the parent waits for results: the sweep ends stopped (143), not as a sweep
+    with a failed run (1)."""
+    base = tmp_path / "sweep"
+    seeds = [base / "seed1", base / "seed2"]
+    first = start("run", str(spec), "--seed", "1", "--out", str(seeds[0]))
+    wait_for(first, seeds[0], iteration=ITERATIONS - 12)
+    first.send_signal(signal.SIGTERM)
+    first.communicate(timeout=120)
+    assert first.returncode == 143
+    proc = start("run", str(spec), "--jobs", "2", "--out", str(base))
+    deadline = time.monotonic() + 120
+    while not (seeds[0] / "result.json").exists() or last_iteration(seeds[1]) < 10:
+        assert proc.poll() is None, f"the sweep ended early: {proc.communicate()}"
+        assert time.monotonic() < deadline, "the sweep did not get going"
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 143, out + err
+    assert "stopped by SIGTERM" in out + err and f"--out {base}" in out + err, out + err
+    assert checkpoint_iteration(seeds[1]) == last_iteration(seeds[1]) >= 10
+    assert numbers(seeds[0]) == numbers(reference / "seed1")
+
+
 def test_a_bad_checkpoint_interval_is_a_located_spec_error(spec, tmp_path):
     bad = []
     for every in ("0", "-3", "2.5"):
