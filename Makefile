@@ -53,6 +53,8 @@ bench: venv
 	$(PY) benchmarks/bench_vs_learn2learn.py
 	$(PY) benchmarks/bench_vs_learn2learn.py --threads 2
 	$(PY) benchmarks/bench_floor.py --quick --threads 2
+	$(PY) benchmarks/bench_fixed_cost.py
+	$(PY) benchmarks/bench_fixed_cost.py --threads 2
 	$(PY) benchmarks/bench_stacked_vs_eager.py
 	$(PY) benchmarks/bench_allocator.py
 	$(PY) benchmarks/bench_growth.py
