@@ -60,8 +60,11 @@ def compile_spec(model: str, roles: str, *, size: int = 28, channels: int = 1, s
         return compile_experiment(load(Path(folder) / "bench.mt"), "bench")
 
 
-def learner(c: Compiled, device: torch.device, *, stacked: bool = True) -> MetaLearner:
-    return MetaLearner(CompiledModel(c.graph), c.plan, seed=1, device=device,
+def learner(c: Compiled, device: torch.device, *, stacked: bool = True,
+            dtype: torch.dtype = torch.float32) -> MetaLearner:
+    """The learner a run builds (seed 1); in float64 its tensors hold the same values, as
+    initial values are drawn in float32."""
+    return MetaLearner(CompiledModel(c.graph).to(dtype), c.plan, seed=1, device=device,
                        stacked_tasks=stacked)
 
 

@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from mtdsl.compile.graph import Graph, LayerNode, ResidualNode
+from mtdsl.engine.batch_norm import batch_norm_by_task
 
 SPATIAL = ("conv", "maxpool", "avgpool", "global_avgpool")
 KINDS = (*SPATIAL, "linear", "batchnorm", "relu", "leaky_relu", "flatten", "dropout")
@@ -137,27 +138,40 @@ class _Act:
         return self.x
 
 
+@dataclass(frozen=True)
+class _Pass:
+    """How one forward pass runs: dropout on or off (`training`), the linear layers whose
+    (input, output) to record (`taps`), and whether its backward will be differentiated
+    again (`second_order`)."""
+
+    training: bool
+    taps: dict[str, tuple[Tensor, Tensor]] | None
+    second_order: bool
+
+
 def forward(graph: Graph, tensors: dict[str, Tensor | LowRank], x: Tensor, *, training: bool,
-            taps: dict[str, tuple[Tensor, Tensor]] | None = None) -> Tensor:
+            taps: dict[str, tuple[Tensor, Tensor]] | None = None,
+            second_order: bool = False) -> Tensor:
     """The graph's output [T, N, *out] for inputs x [T, N, *in]; `tensors` maps every
     parameter name to a shared tensor (plan shape), a per-task one ([T, *plan shape]) or,
     for a linear weight, a LowRank. A linear weight named in `taps` gets its layer's
-    (input, output) there."""
+    (input, output) there. `second_order`: the pass belongs to a meta-gradient that
+    differentiates the inner loop's gradients."""
     act = _Act(x, "tasks", x.shape[0])
-    _run(graph.nodes, act, tensors, training, taps)
+    _run(graph.nodes, act, tensors, _Pass(training, taps, second_order))
     return act.by_task()
 
 
-def _run(nodes, act: _Act, tensors, training, taps) -> None:
+def _run(nodes, act: _Act, tensors, how: _Pass) -> None:
     for node in nodes:
         if isinstance(node, ResidualNode):
             start = _Act(act.x, act.layout, act.tasks)
-            _run(node.body, act, tensors, training, taps)
+            _run(node.body, act, tensors, how)
             if node.shortcut:
-                _run(node.shortcut, start, tensors, training, taps)
+                _run(node.shortcut, start, tensors, how)
             act.x = act.x + (start.grouped() if act.layout == "groups" else start.by_task())
         else:
-            _layer(node, act, tensors, training, taps)
+            _layer(node, act, tensors, how)
 
 
 def _param(node: LayerNode, tensors, local: str) -> Tensor | None:
@@ -180,8 +194,8 @@ def _flat_over_tasks(t: Tensor | None, tasks: int, rank: int) -> Tensor | None:
     return t.reshape(tasks * t.shape[1], *t.shape[2:])
 
 
-def _layer(n: LayerNode, act: _Act, tensors, training, taps) -> None:
-    a, tasks = n.args, act.tasks
+def _layer(n: LayerNode, act: _Act, tensors, how: _Pass) -> None:
+    a, tasks, taps = n.args, act.tasks, how.taps
     if n.kind == "linear":
         x, w, b = act.by_task(), _param(n, tensors, "weight"), _param(n, tensors, "bias")
         if isinstance(w, LowRank):
@@ -211,7 +225,7 @@ def _layer(n: LayerNode, act: _Act, tensors, training, taps) -> None:
             act.x = F.batch_norm(x, None, None, _flat_over_tasks(w, tasks, 1),
                                  _flat_over_tasks(b, tasks, 1), training=True, eps=a["eps"])
         else:
-            act.x = _batch_norm_flat(act.x, w, b, a["eps"])
+            act.x = _batch_norm_flat(act.x, w, b, a["eps"], how.second_order)
     elif n.kind == "relu":
         act.x = F.relu(act.x)
     elif n.kind == "leaky_relu":
@@ -225,16 +239,26 @@ def _layer(n: LayerNode, act: _Act, tensors, training, taps) -> None:
     elif n.kind == "flatten":
         act.x = act.by_task().flatten(2)
     elif n.kind == "dropout":
-        act.x = F.dropout(act.x, a["p"], training=training) if a["p"] else act.x
+        act.x = F.dropout(act.x, a["p"], training=how.training) if a["p"] else act.x
     else:
         raise AssertionError(f"layer kind {n.kind} has no stacked forward")
 
 
-def _batch_norm_flat(x: Tensor, w: Tensor | None, b: Tensor | None, eps: float) -> Tensor:
+def _batch_norm_flat(x: Tensor, w: Tensor | None, b: Tensor | None, eps: float,
+                     second_order: bool) -> Tensor:
     """Batch norm of [T, N, F] features, each task over its own N examples (batch statistics
-    only, biased variance, as F.batch_norm in training mode)."""
+    only, biased variance, as F.batch_norm in training mode).
+
+    Where the backward will be differentiated again, engine.batch_norm's closed forms (MAML's
+    meta-step 1.01x to 1.16x faster, docs/performance.md). Elsewhere (evaluation, first
+    order) they buy nothing measurable, and F.batch_norm keeps the pass rounding as torch's
+    own modules do: a meta-test accuracy counts argmax decisions, which a last-bit
+    difference near a tie can change, and an exported ticket meta-tested with plain torch
+    modules gives the run's recorded accuracy exactly."""
     if x.dtype in (torch.bfloat16, torch.float16):
         x = x.float()
+    if second_order:
+        return batch_norm_by_task(x, w, b, eps)
     tasks, n, f = x.shape
     flat = F.batch_norm(x.transpose(0, 1).reshape(n, tasks * f), None, None,
                         _flat_over_tasks(w, tasks, 1), _flat_over_tasks(b, tasks, 1),

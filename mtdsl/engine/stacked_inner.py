@@ -48,10 +48,11 @@ class StackedLoop:
                 and support * sum(self.linear[p.name]) < math.prod(self.linear[p.name])}
 
     def task_losses(self, effective: dict, x: Tensor, y: Tensor, training: bool,
-                    taps: dict | None = None) -> tuple[Tensor, Tensor]:
+                    taps: dict | None = None, second_order: bool = False) -> tuple[Tensor, Tensor]:
         """Each task's mean loss [T] and the outputs [T, N, *out]."""
         with self.autocast():
-            out = stacked.forward(self.graph, effective, x, training=training, taps=taps)
+            out = stacked.forward(self.graph, effective, x, training=training, taps=taps,
+                                  second_order=second_order)
         out = out.to(torch.promote_types(out.dtype, torch.float32))
         tasks = out.shape[0]
         if self.loss == "cross_entropy":
@@ -98,7 +99,7 @@ class StackedLoop:
                           for p in self.adapted if p.name not in tapped}
                 taps = dict.fromkeys(tapped)
                 losses, _ = self.task_losses({**eff, **moving}, support_x, support_y, training,
-                                             taps)
+                                             taps, second)
                 found = torch.autograd.grad(
                     losses.sum(), [*moving.values(), *(taps[n][1] for n in tapped)],
                     create_graph=second)
@@ -140,7 +141,7 @@ class StackedLoop:
                     step_mask = masks[name] if second else masks[name].detach()
                     fast[name] = torch.addcmul(fast[name], g, step_mask, value=-p.inner_lr)
                     eff[name] = fast[name] * masks[name]
-        losses, out = self.task_losses(eff, query_x, query_y, training)
+        losses, out = self.task_losses(eff, query_x, query_y, training, second_order=second)
         metrics = {"loss": losses.detach()}
         if self.loss == "cross_entropy":
             metrics["accuracy"] = (out.detach().argmax(-1) == query_y).float().mean(1)
