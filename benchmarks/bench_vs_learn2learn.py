@@ -3,7 +3,8 @@ same network, initial values and tasks, the meta-gradient of one meta-batch (5-w
 one inner step, second order) for meta-batches of 4 and 32, with 15 queries per class and
 with 5 (queries = shots, as the specs meta-train). The gradients are checked equal first
 (in float64, see `_same_gradients`), so the comparison is between two computations of the
-same numbers; then mtdsl (stacked, and eager: vmap) and learn2learn are timed interleaved in one process.
+same numbers; then mtdsl (stacked, and eager: vmap) and learn2learn are timed interleaved
+in one process.
 
     .venv/bin/python benchmarks/bench_vs_learn2learn.py [--rounds 9] [--device cuda]
 
