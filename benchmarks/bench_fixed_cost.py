@@ -15,14 +15,13 @@ Writes benchmarks/results/fixed_cost.json.
 
 from __future__ import annotations
 
-import argparse
 from collections import Counter
 
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from bench_vs_learn2learn import l2l_gradients, their_maml
-from common import (MAML, TICKET, compile_spec, interleaved, learner, omniglot_mlp, set_threads,
+from common import (MAML, TICKET, compile_spec, interleaved, learner, omniglot_mlp, options,
                     table, tasks_for, write_result)
 
 SMALL = "mlp(hidden: [64, 64, 64, 64], width: 1, classes: 5)"
@@ -76,14 +75,7 @@ def measure(roles: str, queries: int, device: torch.device, rounds: int) -> dict
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--rounds", type=int, default=15)
-    parser.add_argument("--device", default="cpu")
-    parser.add_argument("--threads", type=int)
-    args = parser.parse_args()
-    set_threads(args.threads)
-    device = torch.device(args.device)
+    args, device = options(__doc__, 15)
     rows = []
     for case, (roles, queries) in CASES.items():
         rows.append({"case": case, **measure(roles, queries, device, args.rounds)})

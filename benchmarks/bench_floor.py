@@ -10,12 +10,8 @@ Writes benchmarks/results/floor.json. Not a test: it asserts nothing.
 
 from __future__ import annotations
 
-import argparse
-
-import torch
-
 from common import (MAML, TICKET, TICKET_NO_BIAS, compile_spec, floor_step, interleaved,
-                    learner, omniglot_mlp, set_threads, table, tasks_for, write_result)
+                    learner, omniglot_mlp, options, table, tasks_for, write_result)
 
 # name: (compile_spec arguments, rounds divisor for heavy cases)
 CASES = {
@@ -35,15 +31,8 @@ QUICK = ("omniglot mlp w1 ticket mb4", "omniglot mlp w1 maml mb4")
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--device", default="cpu")
-    parser.add_argument("--threads", type=int)
-    parser.add_argument("--quick", action="store_true", help="only the meta-batch-4 MLP cases")
-    args = parser.parse_args()
-    set_threads(args.threads)
-    device = torch.device(args.device)
+    args, device = options(__doc__, 5, lambda parser: parser.add_argument(
+        "--quick", action="store_true", help="only the meta-batch-4 MLP cases"))
     rows = []
     for name, (spec, divisor) in CASES.items():
         if args.quick and name not in QUICK:

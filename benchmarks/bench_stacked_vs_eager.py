@@ -11,10 +11,7 @@ Writes benchmarks/results/stacked_vs_eager.json. A ratio above 1 means stacked i
 
 from __future__ import annotations
 
-import argparse
-import torch
-
-from common import (MAML, TICKET, compile_spec, interleaved, learner, omniglot_mlp, set_threads,
+from common import (MAML, TICKET, compile_spec, interleaved, learner, omniglot_mlp, options,
                     table, tasks_for, write_result)
 
 ANIL = dict(roles=MAML, inner_lr='0, lr["head.**"]: 0.4')
@@ -28,14 +25,7 @@ CASES = {
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--rounds", type=int, default=7)
-    parser.add_argument("--device", default="cpu")
-    parser.add_argument("--threads", type=int)
-    args = parser.parse_args()
-    set_threads(args.threads)
-    device = torch.device(args.device)
+    args, device = options(__doc__, 7)
     rows = []
     for name, spec in CASES.items():
         c = compile_spec(**spec)

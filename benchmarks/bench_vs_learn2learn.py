@@ -13,14 +13,13 @@ Writes benchmarks/results/vs_learn2learn.json. A ratio above 1 means mtdsl is fa
 
 from __future__ import annotations
 
-import argparse
 
 import learn2learn as l2l
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from common import (MAML, compile_spec, interleaved, learner, omniglot_mlp, set_threads, table,
+from common import (MAML, compile_spec, interleaved, learner, omniglot_mlp, options, table,
                     tasks_for, write_result)
 from mtdsl.data.batch import TaskBatch
 
@@ -102,14 +101,7 @@ def compare(tasks: int, queries: int, device: torch.device, rounds: int) -> dict
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--rounds", type=int, default=9)
-    parser.add_argument("--device", default="cpu")
-    parser.add_argument("--threads", type=int)
-    args = parser.parse_args()
-    set_threads(args.threads)
-    device = torch.device(args.device)
+    args, device = options(__doc__, 9)
     rows = []
     # Queries per class: 15, as this comparison was first set, and 5, the specs' own (queries
     # = shots, the paper's protocol); the paper's meta-batches: 4 (most experiments) and 32

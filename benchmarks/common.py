@@ -8,6 +8,7 @@ per-round ratios, because this machine's load varies from second to second.
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import platform
@@ -155,6 +156,22 @@ def write_result(name: str, device: torch.device, rows: list[dict], **extra) -> 
     path.write_text(json.dumps({"benchmark": name, "machine": machine(device), **extra,
                                 "rows": rows}, indent=2) + "\n")
     return path
+
+
+def options(doc: str, rounds: int, add: Callable[[argparse.ArgumentParser], object] | None = None
+            ) -> tuple[argparse.Namespace, torch.device]:
+    """The options of an interleaved benchmark: --rounds (default `rounds`), --device,
+    --threads, and those `add` puts on the parser; the thread count is applied."""
+    parser = argparse.ArgumentParser(description=doc,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rounds", type=int, default=rounds)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--threads", type=int)
+    if add is not None:
+        add(parser)
+    args = parser.parse_args()
+    set_threads(args.threads)
+    return args, torch.device(args.device)
 
 
 def set_threads(threads: int | None) -> None:
