@@ -30,9 +30,12 @@ RESNET = "resnet12(channels: [2, 3, 3, 4], classes: 3)"
 
 def compile_spec(folder, model: str, params: str, *, size: int = 8, steps: int = 1,
                  order: str = "second", lr: str = "lr: 0.3", mask: str = "sparsity: 0.3",
-                 iterand: str = "", tasks_in: str = "vmap", tasks: int = 3) -> Compiled:
+                 iterand: str = "", tasks_in: str = "vmap", tasks: int = 3,
+                 extra_import=None) -> Compiled:
+    also = f'import "{extra_import}"' if extra_import else ""
     text = textwrap.dedent(f"""\
         import "{ROOT}/specs/lib/models.mt"
+        {also}
         experiment e {{
           data  {{ train = omniglot(split: "train", size: {size}) }}
           task  {{ ways: {WAYS}, shots: 2, queries: 3 }}

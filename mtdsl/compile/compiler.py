@@ -241,5 +241,6 @@ def _plan(exp: S.Experiment, params: tuple[ParamPlan, ...]) -> Plan:
         eval=EvalPlan(every=exp.eval.every, valid_tasks=exp.eval.valid_tasks,
                       test_tasks=exp.eval.test_tasks),
         loss="cross_entropy" if classification else "mse",
-        device=DevicePlan(amp=exp.device.amp, channels_last=exp.device.channels_last),
+        device=DevicePlan(amp=exp.device.amp, channels_last=exp.device.channels_last,
+                          compile=exp.device.compile),
     )

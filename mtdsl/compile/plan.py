@@ -117,6 +117,7 @@ class DevicePlan:
 
     amp: Literal["auto", "bf16", "off"] = "off"  # bf16 autocast of the forward pass
     channels_last: Literal["auto", True, False] = "auto"  # memory format of conv tensors
+    compile: Literal["auto", True, False] = "auto"  # the meta-gradient compiled (engine.compiled)
 
 
 @dataclass(frozen=True)

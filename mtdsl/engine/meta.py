@@ -17,6 +17,7 @@ from mtdsl.data.batch import TaskBatch
 from mtdsl.engine import stacked
 from mtdsl.engine.allocator import keep_freed_memory
 from mtdsl.engine.batching import over_tasks
+from mtdsl.engine.compiled import CompiledGradients
 from mtdsl.engine.init import draw, seeded_generator
 from mtdsl.engine.inner import InnerLoop, autograd_grad, last_feature_weight, score_key
 from mtdsl.engine.masking import hard_mask, iterand_redraw, threshold_at_sparsity
@@ -114,6 +115,11 @@ class MetaLearner:
         self.stacked = None if self.fallback else StackedLoop(
             module.graph, plan.params, plan.loss, self.weights, self.thresholds,
             probe=last_feature_weight(plan.params), autocast=self.precision.autocast)
+        # The stacked meta-gradient compiled (engine.compiled), or why not (None: compiled).
+        self.not_compiled = _why_not_compiled(plan, self.fallback, self.precision)
+        self.compiled = None if self.not_compiled else CompiledGradients(
+            self.stacked, plan.inner.steps, plan.inner.order)
+        self.notes: list[str] = []  # what the engine decided during the run, for its log
         self._mask_cache: tuple[tuple, dict[str, Tensor]] | None = None
         self._kept_cache: tuple[tuple, dict[str, tuple[int, int]]] | None = None
         self.optimizer = (OuterOptimizer(plan.outer.optimizer, list(self.learned.values()))
@@ -156,7 +162,7 @@ class MetaLearner:
 
     def _stacked_gradients(self, tasks: tuple[Tensor, ...], chunk: int, reduce: Reduce | None = None):
         """The meta-gradient of `chunk` stacked tasks at a time (engine.stacked_inner)."""
-        count, leaves = tasks[0].shape[0], list(self.learned.values())
+        count = tasks[0].shape[0]
         # One chunk, one process and a power-of-two count: the float32 gradient divided by the
         # count is already exact, so the float64 sum (two more weight-sized copies) is skipped
         # with the same bits.
@@ -165,16 +171,45 @@ class MetaLearner:
         with self._mode(training=True), out_of_memory_is_a_run_error(self.device, chunk):
             for start in range(0, count, chunk):
                 part = tuple(t[start:start + chunk] for t in tasks)
-                losses, chunk_metrics = self.stacked.query(
-                    self.learned, *part, steps=self.plan.inner.steps, order=self.plan.inner.order,
-                    training=True)
-                grads = torch.autograd.grad(losses.sum(), leaves, allow_unused=True)
-                grads = [torch.zeros_like(t) if g is None else g for t, g in zip(leaves, grads)]
+                grads, chunk_metrics = self._compiled_chunk(part) or self._stacked_chunk(part)
                 if not exact:
                     grads = [g.double() for g in grads]
                 total = grads if total is None else [a + b for a, b in zip(total, grads)]
                 metrics.append(chunk_metrics)
         return self._means(dict(zip(self.learned, total)), metrics, reduce)
+
+    def _compiled_chunk(self, part: tuple[Tensor, ...]):
+        """`_stacked_chunk` compiled (engine.compiled), or None where it is not. A shape that
+        cannot be compiled leaves the eager engine in charge for the rest of the run, and
+        one line in `notes` says why."""
+        if self.compiled is None:
+            return None
+        found = self.compiled(self.learned, part, partial(self._stacked_chunk, part))
+        if found is None:
+            self.notes.extend(self.compiled.notes)
+            self.not_compiled, self.compiled = self.compiled.notes[-1], None
+        return found
+
+    def compile_now(self, batch: TaskBatch) -> str | None:
+        """Compiles the meta-gradient for batches shaped like `batch`, if this learner
+        compiles, by computing one (the state is left as it was); says how it went."""
+        if self.compiled is None:
+            return None
+        with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):
+            self.meta_gradients(batch)
+        if self.compiled is None:
+            return self.notes.pop()
+        return (f"meta-gradient compiled in {self.compiled.seconds:.1f} s (kept on disk for later "
+                "runs of the same shapes)")
+
+    def _stacked_chunk(self, part: tuple[Tensor, ...]) -> tuple[list[Tensor], dict[str, Tensor]]:
+        """The summed meta-gradient of stacked tasks with plain autograd, and their metrics."""
+        leaves = list(self.learned.values())
+        losses, metrics = self.stacked.query(
+            self.learned, *part, steps=self.plan.inner.steps, order=self.plan.inner.order,
+            training=True)
+        grads = torch.autograd.grad(losses.sum(), leaves, allow_unused=True)
+        return [torch.zeros_like(t) if g is None else g for t, g in zip(leaves, grads)], metrics
 
     def _means(self, sums: dict[str, Tensor], metrics: list[dict[str, Tensor]],
                reduce: Reduce | None) -> tuple[dict[str, Tensor], StepStats]:
@@ -243,7 +278,8 @@ class MetaLearner:
             return f"{batch.tasks} tasks {how}, {self.precision.describe()}{why}"
         how = ("all at once" if chunk == batch.tasks else "one at a time" if chunk == 1
                else f"in chunks of {chunk}")
-        return f"{batch.tasks} tasks {how}, stacked, {self.precision.describe()}"
+        compiled = ", compiled" if self.compiled is not None else ""
+        return f"{batch.tasks} tasks {how}, stacked{compiled}, {self.precision.describe()}"
 
     def _on_device(self, batch: TaskBatch) -> tuple[Tensor, ...]:
         batch = batch.to(self.device)
@@ -415,6 +451,31 @@ def _why_not_stacked(module: nn.Module, precision: Precision) -> str | None:
     if precision.channels_last:
         return "channels-last memory format"
     return stacked.unsupported(graph)
+
+
+# `compile: auto` compiles MLPs' runs this long. On a 2-core CPU the first compile of a shape takes
+# about 35 s and a later one (from the on-disk cache) about 4 s, against about 3 ms saved per
+# meta-step of the Omniglot MLP (docs/performance.md): repaid after about 12,000 iterations,
+# or 1,500 once cached. The paper's schedules are 30,000.
+COMPILE_FROM_ITERATIONS = 10_000
+
+
+def _why_not_compiled(plan: Plan, not_stacked: str | None, precision: Precision) -> str | None:
+    """Why the meta-gradient is not compiled (None: it is)."""
+    choice = plan.device.compile
+    if choice is False:
+        return "`device.compile: false`"
+    if choice == "auto" and plan.outer.iterations < COMPILE_FROM_ITERATIONS:
+        return f"fewer than {COMPILE_FROM_ITERATIONS} meta-training iterations"
+    if choice == "auto" and any(len(p.shape) == 4 for p in plan.params):
+        # Measured to pay on MLPs, whose steps are mostly per-operator cost; a conv net's
+        # are mostly arithmetic, and its first compile takes minutes.
+        return "a conv net (`device.compile: true` compiles it)"
+    if not_stacked:
+        return f"the eager engine runs it ({not_stacked})"
+    if precision.amp:
+        return "bf16 autocast is not traced"
+    return None
 
 
 def _matching_parameters(module: nn.Module, plan: Plan) -> dict[str, Tensor]:

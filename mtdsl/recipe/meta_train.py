@@ -269,6 +269,9 @@ class MetaTraining:
         if self.plan.outer.iterations > self.learner.iteration:
             first = self.sources.train.sample(self.plan.outer.meta_batch, seeded_generator(self.seed, "probe"))
             self.console.print(f"computing {self.learner.execution(first)}")
+            said = self.learner.compile_now(share_of(first, self.comm.share(first.tasks)))
+            if said:
+                self.console.print(said, markup=False)
             if self.main:
                 timed = worth_timing(self.plan.outer.iterations, self.learner.iteration)
                 print_estimate(self.console, estimate(self.c, self.sources, self.learner, self.seed, timed=timed,
@@ -295,11 +298,14 @@ class MetaTraining:
         computes its share, and takes the step of the summed meta-gradients."""
         batch = self.sources.train.sample(self.plan.outer.meta_batch, self.train_rng)
         try:
-            return self.learner.meta_step(share_of(batch, self.comm.share(batch.tasks)), self.comm.sum)
+            stats = self.learner.meta_step(share_of(batch, self.comm.share(batch.tasks)), self.comm.sum)
         except PeerLost:
             raise
         except RunError as e:
             raise RunError(f"{e}\nIn {self.req.folder}, {self._kept()} once the cause is fixed.") from None
+        while self.learner.notes:
+            self.console.print(self.learner.notes.pop(0), markup=False)
+        return stats
 
     def log_step(self, it: int, stats: StepStats) -> None:
         value = getattr(stats, self.metric)

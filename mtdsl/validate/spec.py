@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import Discriminator, Field, Tag, field_validator, model_validator
+from pydantic import Discriminator, Field, Tag, field_validator, model_serializer, model_validator
 from pydantic.functional_validators import BeforeValidator
 
 from .datasets import Dataset
@@ -189,13 +189,25 @@ class Device(Strict):
     amp: Annotated[Literal["auto", "bf16", "off"],
                    BeforeValidator(lambda v: "off" if v is None else v)] = "off"
     channels_last: Literal["auto", True, False] = "auto"
+    # Compile the meta-gradient into fused kernels (engine.compiled); `auto` does so for MLPs
+    # meta-trained for at least 10,000 iterations, where the compile is repaid.
+    compile: Literal["auto", True, False] = "auto"
 
-    @field_validator("channels_last", mode="before")
+    @field_validator("channels_last", "compile", mode="before")
     @classmethod
     def _auto_or_bool(cls, v):
         if v != "auto" and not isinstance(v, bool):
             raise ValueError(f"must be `auto`, `true` or `false`, got {v!r}")
         return v
+
+    @model_serializer(mode="wrap")
+    def _without_auto_compile(self, handler):
+        # `compile: auto` is left out of the operative spec, as it was before the option
+        # existed: every existing run keeps its hash.
+        data = handler(self)
+        if data.get("compile") == "auto":
+            del data["compile"]
+        return data
 
 
 class Log(Strict):

@@ -1,0 +1,197 @@
+"""The stacked meta-gradient compiled into fused kernels.
+
+A second-order meta-step of the Omniglot MLP dispatches about 900 operators, and on a CPU
+their fixed cost (dispatch, autograd's bookkeeping, allocation: about 4 us each) is a third
+to a half of the step (docs/performance.md, "Per-operator cost"). torch.compile cannot take
+the step as it stands: Dynamo stops at `torch.autograd.grad`, and a compiled graph cannot be
+differentiated twice. So the whole computation (inner loop, query loss and the meta-gradient
+by the learned tensors) is first traced through autograd with fake tensors into one graph of
+plain operators, with every derivative already written out as operators and no autograd
+left; Inductor then compiles that graph as an inference graph, fusing the elementwise work
+around the matrix products. Its FX graph cache keeps the result on disk, so a later run of
+the same shapes (another seed, a resumed run) loads it instead of compiling again.
+
+The graph holds the plan's constants (inner learning rates, step counts, layer arguments)
+and takes every tensor as an input: IteRand and checkpoint loading change weights and
+thresholds in place, and the compiled function reads them as they are. Anything that cannot
+be traced or compiled (a data-dependent operator, random numbers, a missing C++ compiler)
+leaves the eager engine in charge, with one line saying why; so does a compiled result that
+disagrees with the eager engine on the first meta-batch, which is computed both ways.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import logging
+import time
+from typing import Callable
+
+import torch
+from torch import Tensor
+
+from mtdsl.engine.stacked_inner import StackedLoop
+
+# A compiled result is accepted when it agrees with the eager engine's on the first
+# meta-batch to this fraction of each gradient's norm. The two differ by float32 rounding
+# (about 1e-6; more where a unit sits within rounding of relu's kink, where either side is
+# right), a wrong graph by far more.
+AGREEMENT = 1e-3
+
+# Compiled functions by what determines their graph, shared by every learner of the process:
+# the recipe's throwaway learner that times a run's estimate and the run's own learner
+# compile once between them.
+_COMPILED: dict[tuple, Callable | str] = {}
+
+
+@dataclasses.dataclass
+class CompiledGradients:
+    """The meta-gradient of a stacked loop, compiled per shape of the tasks it is given.
+
+    `__call__` returns (gradients by the learned tensors, metrics) as the eager path computes
+    them, or None where this shape is not compiled (the eager engine then computes it);
+    `notes` holds one line per shape that could not be compiled, and why."""
+
+    loop: StackedLoop
+    steps: int
+    order: str
+    notes: list[str] = dataclasses.field(default_factory=list)
+    seconds: float = 0.0  # spent tracing and compiling in this learner
+
+    def key(self, learned: dict[str, Tensor], tasks: tuple[Tensor, ...]) -> tuple:
+        loop = self.loop
+        tensors = [*learned.values(), *loop.weights.values(), *loop.thresholds.values(), *tasks]
+        return (repr(loop.graph), repr(loop.params), loop.loss, loop.probe, self.steps,
+                self.order, tuple(learned), tuple(loop.weights), tuple(loop.thresholds),
+                tuple((tuple(t.shape), t.dtype, str(t.device)) for t in tensors))
+
+    def __call__(self, learned: dict[str, Tensor], tasks: tuple[Tensor, ...],
+                 eager: Callable[[], tuple[list[Tensor], dict[str, Tensor]]]
+                 ) -> tuple[list[Tensor], dict[str, Tensor]] | None:
+        key = self.key(learned, tasks)
+        compiled = _COMPILED.get(key)
+        if compiled is None:
+            compiled = self._compile(learned, tasks, eager)
+            _COMPILED[key] = compiled
+        if isinstance(compiled, str):
+            return None
+        return compiled(self._inputs(learned, tasks))
+
+    def _inputs(self, learned, tasks) -> list[Tensor]:
+        loop = self.loop
+        return [*(t.detach() for t in learned.values()), *loop.weights.values(),
+                *loop.thresholds.values(), *tasks]
+
+    def _compile(self, learned, tasks, eager) -> Callable | str:
+        """The compiled function, or why there is none (also added to `notes`)."""
+        began = time.perf_counter()
+        try:
+            compiled = _compile(self._traced(learned), self._inputs(learned, tasks))
+            inputs = self._inputs(learned, tasks)
+            with torch.no_grad():
+                grads, metrics = compiled(inputs)
+            expected, _ = eager()
+            gap = relative_gap(grads, expected)
+            if not gap <= AGREEMENT:
+                raise _Refused(f"its meta-gradient differs from the eager engine's by {gap:.1e} "
+                               "of its norm")
+        except Exception as e:  # any failure of tracing or compiling leaves the eager engine
+            why = str(e) if isinstance(e, _Refused) else f"{type(e).__name__}: {_first_line(e)}"
+            self.notes.append(f"meta-gradient not compiled ({why}); the eager engine computes it")
+            return why
+        finally:
+            self.seconds += time.perf_counter() - began
+        return compiled
+
+    def _traced(self, learned: dict[str, Tensor]) -> Callable:
+        """The meta-gradient as a function of flat tensors, for tracing."""
+        loop, names = self.loop, (list(learned), list(self.loop.weights), list(self.loop.thresholds))
+
+        def gradients(*flat: Tensor):
+            parts, at = [], 0
+            for group in names:
+                parts.append(dict(zip(group, flat[at:at + len(group)])))
+                at += len(group)
+            leaves = {k: t.requires_grad_() for k, t in parts[0].items()}
+            here = dataclasses.replace(loop, weights=parts[1], thresholds=parts[2])
+            losses, metrics = here.query(leaves, *flat[at:], steps=self.steps, order=self.order,
+                                         training=True)
+            grads = torch.autograd.grad(losses.sum(), list(leaves.values()), allow_unused=True)
+            grads = [torch.zeros_like(t) if g is None else g for t, g in zip(leaves.values(), grads)]
+            return [*grads, *metrics.values()], list(metrics)
+
+        return gradients
+
+
+class _Refused(Exception):
+    pass
+
+
+def relative_gap(got: list[Tensor], expected: list[Tensor]) -> float:
+    """The largest difference of one tensor's gradients, relative to the norm of all of them:
+    a tensor whose true gradient is zero (a bias before batch norm) holds only rounding
+    noise, which differs between any two computations."""
+    scale = torch.cat([e.detach().double().flatten() for e in expected]).norm().item()
+    gaps = [(g.detach().double() - e.detach().double()).norm().item() for g, e in zip(got, expected)]
+    return max(gaps, default=0.0) / max(scale, 1e-30)
+
+
+def _first_line(e: Exception) -> str:
+    text = str(e).strip().splitlines()
+    return text[0][:200] if text else "no message"
+
+
+def _compile(gradients: Callable, inputs: list[Tensor]) -> Callable:
+    """Traces `gradients` with fake tensors and compiles the graph with Inductor; the result
+    takes the flat inputs and returns (gradients, metrics by name)."""
+    from torch._guards import TracingContext, tracing
+    from torch._inductor.compile_fx import compile_fx_inner
+    from torch._inductor.decomposition import select_decomp_table
+    from torch._subclasses.fake_tensor import FakeTensorMode
+    from torch.fx.experimental.proxy_tensor import make_fx
+    from torch.fx.experimental.symbolic_shapes import ShapeEnv
+
+    fake_mode = FakeTensorMode(shape_env=ShapeEnv(), static_shapes=True)
+    fake = [fake_mode.from_tensor(t, static_shapes=True) for t in inputs]
+    names: list[str] = []
+
+    def flat(*args):
+        outputs, metric_names = gradients(*(a.detach() for a in args))
+        names[:] = metric_names
+        return outputs
+
+    with fake_mode:
+        graph = make_fx(flat, decomposition_table=select_decomp_table(), tracing_mode="fake")(*fake)
+    random = sorted({str(n.target) for n in graph.graph.nodes
+                     if n.op == "call_function" and _is_random(n.target)})
+    if random:  # Inductor draws its own random numbers: not those of torch's generator
+        raise _Refused(f"it draws random numbers ({', '.join(random)})")
+    with tracing(TracingContext(fake_mode)), torch.no_grad(), _quiet():
+        run = compile_fx_inner(graph, fake)
+
+    def call(args: list[Tensor]) -> tuple[list[Tensor], dict[str, Tensor]]:
+        outputs = run(list(args))
+        split = len(outputs) - len(names)
+        return list(outputs[:split]), dict(zip(names, outputs[split:]))
+
+    return call
+
+
+def _is_random(target) -> bool:
+    packet = getattr(target, "_overloadpacket", None)
+    tags = getattr(target, "tags", ())
+    return torch.Tag.nondeterministic_seeded in tags or (
+        packet is not None and packet.__name__ in ("bernoulli", "rand", "randn", "native_dropout"))
+
+
+@contextlib.contextmanager
+def _quiet():
+    """Inductor's C++ toolchain warns, once per process, that CUDA is absent on a CPU-only
+    machine; that is not the user's concern."""
+    logger = logging.getLogger("torch.utils.cpp_extension")
+    before = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(before)
