@@ -2,7 +2,9 @@
 graph, engine.stacked) against the eager one (the per-task function under torch.func.vmap,
 or one task at a time with plain autograd), on the paper's networks and methods: one
 meta-gradient of a meta-batch of 4, and meta-test evaluation (100 tasks, 3 inner steps,
-25 tasks at a time, as a run evaluates 1000 tasks).
+25 tasks at a time, as a run evaluates 1000 tasks). For the MLPs, the stacked
+meta-gradient compiled (engine.compiled) too; conv nets are not compiled here (a first
+compile of the full conv4 takes minutes on this CPU, and `compile: auto` leaves them eager).
 
     .venv/bin/python benchmarks/bench_stacked_vs_eager.py [--rounds 7]
 
@@ -11,8 +13,8 @@ Writes benchmarks/results/stacked_vs_eager.json. A ratio above 1 means stacked i
 
 from __future__ import annotations
 
-from common import (MAML, TICKET, compile_spec, interleaved, learner, omniglot_mlp, options,
-                    table, tasks_for, write_result)
+from common import (MAML, TICKET, compile_seconds, compile_spec, interleaved, learner,
+                    omniglot_mlp, options, table, tasks_for, write_result)
 
 ANIL = dict(roles=MAML, inner_lr='0, lr["head.**"]: 0.4')
 CASES = {
@@ -31,11 +33,20 @@ def main() -> None:
         c = compile_spec(**spec)
         batch = tasks_for(c, device)
         stacked, eager = learner(c, device), learner(c, device, stacked=False)
-        r = interleaved({"eager": lambda: eager.meta_gradients(batch),
-                         "stacked": lambda: stacked.meta_gradients(batch)}, device, args.rounds)
+        fns = {"eager": lambda: eager.meta_gradients(batch),
+               "stacked": lambda: stacked.meta_gradients(batch)}
+        compiled = learner(c, device, compiled=True) if "conv" not in name else None
+        if compiled is not None:
+            fns["compiled"] = lambda: compiled.meta_gradients(batch)
+        r = interleaved(fns, device, args.rounds)
         rows.append({"case": name, "what": "meta-gradient, 4 tasks", "eager ms": r["eager_s"] * 1e3,
                      "stacked ms": r["stacked_s"] * 1e3, "eager/stacked": r["ratio:eager/stacked"],
                      "eager runs": eager.execution(batch)})
+        if compiled is not None:
+            rows[-1].update({"compiled ms": r["compiled_s"] * 1e3,
+                             "eager/compiled": r["ratio:eager/compiled"],
+                             "stacked/compiled": r["stacked_s"] / r["compiled_s"],
+                             "compile s": compile_seconds(compiled)})
         print(table(rows[-1:], list(rows[-1])).splitlines()[-1], flush=True)
         test = tasks_for(compile_spec(**spec, tasks=100), device, seed=1)
         for one in (stacked, eager):
@@ -49,7 +60,8 @@ def main() -> None:
                      "eager runs": f"{eager.tasks_at_once(test, training=False)} tasks at a time"})
         print(table(rows[-1:], list(rows[-1])).splitlines()[-1], flush=True)
     path = write_result("stacked_vs_eager", device, rows, rounds=args.rounds)
-    print(table(rows, ["case", "what", "eager ms", "stacked ms", "eager/stacked"]))
+    print(table(rows, ["case", "what", "eager ms", "stacked ms", "eager/stacked", "compiled ms",
+                       "eager/compiled", "stacked/compiled"]))
     print(f"-> {path}")
 
 

@@ -3,8 +3,9 @@ same network, initial values and tasks, the meta-gradient of one meta-batch (5-w
 one inner step, second order) for meta-batches of 4 and 32, with 15 queries per class and
 with 5 (queries = shots, as the specs meta-train). The gradients are checked equal first
 (in float64, see `_same_gradients`), so the comparison is between two computations of the
-same numbers; then mtdsl (stacked, and eager: vmap) and learn2learn are timed interleaved
-in one process.
+same numbers; then mtdsl (compiled, stacked, and eager: vmap) and learn2learn are timed
+interleaved in one process. The compiled meta-gradient is compared with the stacked one in
+float32 (a float64 graph would be a second compile); its gap is a column.
 
     .venv/bin/python benchmarks/bench_vs_learn2learn.py [--rounds 9] [--device cuda]
 
@@ -19,8 +20,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from common import (MAML, compile_spec, interleaved, learner, omniglot_mlp, options, table,
-                    tasks_for, write_result)
+from common import (MAML, compile_seconds, compile_spec, interleaved, learner, omniglot_mlp,
+                    options, table, tasks_for, write_result)
+from mtdsl.engine.compiled import relative_gap
 from mtdsl.data.batch import TaskBatch
 
 
@@ -90,14 +92,22 @@ def compare(tasks: int, queries: int, device: torch.device, rounds: int) -> dict
     worst = _same_gradients(c, batch, device)
     assert worst < 1e-10, f"the meta-gradients differ (relative {worst:.2e})"
     stacked, eager = learner(c, device), learner(c, device, stacked=False)
+    compiled = learner(c, device, compiled=True)
     maml = their_maml(stacked, device)
+    order = list(stacked.learned)
+    gap = relative_gap([compiled.meta_gradients(batch)[0][k] for k in order],
+                       [stacked.meta_gradients(batch)[0][k] for k in order])
     r = interleaved({"learn2learn": lambda: l2l_gradients(maml, batch),
+                     "compiled": lambda: compiled.meta_gradients(batch),
                      "stacked": lambda: stacked.meta_gradients(batch),
                      "eager": lambda: eager.meta_gradients(batch)}, device, rounds)
     return {"queries": queries, "meta-batch": tasks, "learn2learn ms": r["learn2learn_s"] * 1e3,
+            "mtdsl compiled ms": r["compiled_s"] * 1e3,
             "mtdsl stacked ms": r["stacked_s"] * 1e3, "mtdsl eager ms": r["eager_s"] * 1e3,
+            "l2l/compiled": r["ratio:learn2learn/compiled"],
             "l2l/stacked": r["ratio:learn2learn/stacked"], "l2l/eager": r["ratio:learn2learn/eager"],
-            "gradient difference (float64)": worst}
+            "gradient difference (float64)": worst, "compiled/stacked gap (float32)": gap,
+            "compile s": compile_seconds(compiled)}
 
 
 def main() -> None:

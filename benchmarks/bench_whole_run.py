@@ -6,7 +6,7 @@ runs one after the other see different machines, runs side by side the same one 
 one of two cores, or the same share of a busy machine). Reports each run's wall time, the
 median ratio over rounds, and how the two result.json files compare.
 
-    .venv/bin/python benchmarks/bench_whole_run.py [--baseline 2049a95] [--iterations 1000] [--rounds 1]
+    .venv/bin/python benchmarks/bench_whole_run.py [--baseline 2049a95] [--iterations 1000] [--rounds 1] [--compiled]
 
 Writes benchmarks/results/whole_run.json.
 """
@@ -41,27 +41,33 @@ def worktree(commit: str) -> Path:
     return path
 
 
-def side_by_side(codes: dict[str, Path], iterations: int, threads: int,
-                 extra: list[str]) -> dict[str, tuple[float, dict]]:
-    """Start one run per checkout at once; each one's wall seconds and result.json."""
+def side_by_side(codes: dict[str, tuple[Path, list[str]]], iterations: int,
+                 threads: int) -> dict[str, tuple[float, dict, str]]:
+    """Start one run per checkout (with its own extra arguments) at once; each one's wall
+    seconds, result.json and its line about compiling (empty if none)."""
     started, runs = {}, {}
-    for which, code in codes.items():
+    for which, (code, extra) in codes.items():
         out = Path(tempfile.mkdtemp(prefix="mtdsl-run-")) / "run"
         env = {**os.environ, "PYTHONPATH": str(code), "OMP_NUM_THREADS": str(threads),
+               "COLUMNS": "200",
                "MTDSL_DATA": os.environ.get("MTDSL_DATA", str(ROOT.parent / "shared" / "data"))}
         started[which] = time.perf_counter()
-        runs[which] = (out, subprocess.Popen(
+        log = (out.parent / "stdout").open("w+")
+        runs[which] = (out, log, subprocess.Popen(
             [sys.executable, "-m", "mtdsl.cli.main", "run", SPEC, "--seed", "1", "--set",
              f"outer.iterations={iterations}", *extra, "--out", str(out)],
-            cwd=code, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE))
+            cwd=code, env=env, stdout=log, stderr=subprocess.PIPE))
     done = {}
     while len(done) < len(runs):
-        for which, (out, proc) in runs.items():
+        for which, (out, log, proc) in runs.items():
             if which not in done and proc.poll() is not None:
                 seconds = time.perf_counter() - started[which]
                 if proc.returncode != 0:
                     raise RuntimeError(f"the {which} run failed: {proc.stderr.read().decode()[-2000:]}")
-                done[which] = (seconds, json.loads((out / "result.json").read_text()))
+                log.seek(0)
+                said = next((line.strip() for line in log if "compiled" in line and "meta-gradient" in line), "")
+                log.close()
+                done[which] = (seconds, json.loads((out / "result.json").read_text()), said)
                 shutil.rmtree(out.parent)
         time.sleep(0.5)
     return done
@@ -88,25 +94,37 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--set", dest="extra", action="append", default=[],
                         help="more overrides for both runs, PATH=VALUE")
+    parser.add_argument("--compiled", action="store_true",
+                        help="also a second pair of rounds, this checkout with "
+                             "`device.compile=true` (the meta-gradient compiled)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)  # the runs' thread count names the result file
     base = worktree(args.baseline)
     extra = [x for s in args.extra for x in ("--set", s)]
-    times = {"baseline": [], "new": []}
-    results = {}
-    for _ in range(args.rounds):
-        done = side_by_side({"baseline": base, "new": ROOT}, args.iterations, args.threads, extra)
-        for which, (seconds, results[which]) in done.items():
-            times[which].append(seconds)
-        print(f"baseline {times['baseline'][-1]:8.1f} s   new {times['new'][-1]:8.1f} s", flush=True)
-    ratio = statistics.median(b / n for b, n in zip(times["baseline"], times["new"]))
-    row = {"iterations": args.iterations, "baseline s": statistics.median(times["baseline"]),
-           "new s": statistics.median(times["new"]), "baseline/new": ratio,
-           **compare_results(results["baseline"], results["new"])}
-    path = write_result("whole_run", torch.device("cpu"), [row], baseline=args.baseline,
+    modes = {"as the spec says": []}
+    if args.compiled:
+        modes["compiled"] = ["--set", "device.compile=true"]
+    rows, times = [], {}
+    for mode, more in modes.items():
+        times[mode] = {"baseline": [], "new": []}
+        results, said = {}, []
+        for _ in range(args.rounds):
+            done = side_by_side({"baseline": (base, extra), "new": (ROOT, extra + more)},
+                                args.iterations, args.threads)
+            for which, (seconds, results[which], line) in done.items():
+                times[mode][which].append(seconds)
+            said.append(done["new"][2])
+            print(f"{mode}: baseline {times[mode]['baseline'][-1]:8.1f} s   "
+                  f"new {times[mode]['new'][-1]:8.1f} s  {said[-1]}", flush=True)
+        ratio = statistics.median(b / n for b, n in zip(times[mode]["baseline"], times[mode]["new"]))
+        rows.append({"new runs": mode, "iterations": args.iterations,
+                     "baseline s": statistics.median(times[mode]["baseline"]),
+                     "new s": statistics.median(times[mode]["new"]), "baseline/new": ratio,
+                     "compile": said, **compare_results(results["baseline"], results["new"])})
+    path = write_result("whole_run", torch.device("cpu"), rows, baseline=args.baseline,
                         spec=SPEC, threads=args.threads, times=times,
                         overrides=args.extra)
-    print(json.dumps(row, indent=2))
+    print(json.dumps(rows, indent=2))
     print(f"-> {path}")
 
 

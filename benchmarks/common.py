@@ -9,6 +9,7 @@ per-round ratios, because this machine's load varies from second to second.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import platform
@@ -61,12 +62,26 @@ def compile_spec(model: str, roles: str, *, size: int = 28, channels: int = 1, s
         return compile_experiment(load(Path(folder) / "bench.mt"), "bench")
 
 
-def learner(c: Compiled, device: torch.device, *, stacked: bool = True,
+def learner(c: Compiled, device: torch.device, *, stacked: bool = True, compiled: bool = False,
             dtype: torch.dtype = torch.float32) -> MetaLearner:
-    """The learner a run builds (seed 1); in float64 its tensors hold the same values, as
-    initial values are drawn in float32."""
-    return MetaLearner(CompiledModel(c.graph).to(dtype), c.plan, seed=1, device=device,
+    """The learner a run builds (seed 1), its meta-gradient compiled (engine.compiled) or
+    not; in float64 its tensors hold the same values, as initial values are drawn in
+    float32. A compiled learner compiles on its first meta-gradient, which the benchmarks'
+    warm-up call takes (`compile_seconds` says how long it took)."""
+    plan = dataclasses.replace(c.plan, device=dataclasses.replace(c.plan.device, compile=compiled))
+    made = MetaLearner(CompiledModel(c.graph).to(dtype), plan, seed=1, device=device,
                        stacked_tasks=stacked)
+    if compiled and made.compiled is None:
+        raise RuntimeError(f"asked to compile, not compiled: {made.not_compiled}")
+    return made
+
+
+def compile_seconds(compiled: MetaLearner) -> float:
+    """Seconds its compile took (0 where it found this process had compiled the same graph),
+    after checking that it did compile."""
+    if compiled.compiled is None:
+        raise RuntimeError(f"not compiled: {compiled.not_compiled}")
+    return compiled.compiled.seconds
 
 
 def tasks_for(c: Compiled, device: torch.device, seed: int = 0) -> TaskBatch:

@@ -33,10 +33,12 @@ from torch import Tensor
 from mtdsl.engine.stacked_inner import StackedLoop
 
 # A compiled result is accepted when it agrees with the eager engine's on the first
-# meta-batch to this fraction of each gradient's norm. The two differ by float32 rounding
-# (about 1e-6; more where a unit sits within rounding of relu's kink, where either side is
-# right), a wrong graph by far more.
-AGREEMENT = 1e-3
+# meta-batch to this fraction of the meta-gradient's norm: a guard against a wrong graph,
+# which is off by the gradient's own size. The two differ by float32 rounding, about 1e-6,
+# except where a unit's pre-activation lies within rounding of relu's kink: the two sides
+# then take different branches, each right within float32, and the meta-gradients differ
+# by up to about 1e-2 (measured: 1.1e-2, MAML, 32 tasks of 75 queries).
+AGREEMENT = 0.05
 
 # Compiled functions by what determines their graph, shared by every learner of the process:
 # the recipe's throwaway learner that times a run's estimate and the run's own learner
