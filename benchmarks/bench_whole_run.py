@@ -8,7 +8,7 @@ median ratio over rounds, and how the two result.json files compare.
 
     .venv/bin/python benchmarks/bench_whole_run.py [--baseline 2049a95] [--iterations 1000] [--rounds 1] [--compiled]
 
-Writes benchmarks/results/whole_run.json.
+Writes benchmarks/results/whole_run.json (whole_run.N.json for N iterations other than 1000).
 """
 
 from __future__ import annotations
@@ -121,7 +121,9 @@ def main() -> None:
                      "baseline s": statistics.median(times[mode]["baseline"]),
                      "new s": statistics.median(times[mode]["new"]), "baseline/new": ratio,
                      "compile": said, **compare_results(results["baseline"], results["new"])})
-    path = write_result("whole_run", torch.device("cpu"), rows, baseline=args.baseline,
+    # The default length keeps the plain name; another is another result, not a replacement.
+    name = "whole_run" if args.iterations == 1000 else f"whole_run.{args.iterations}"
+    path = write_result(name, torch.device("cpu"), rows, baseline=args.baseline,
                         spec=SPEC, threads=args.threads, times=times,
                         overrides=args.extra)
     print(json.dumps(rows, indent=2))

@@ -107,6 +107,9 @@ def test_random_numbers_leave_the_eager_engine_in_charge(tmp_path):
     assert said.endswith("the eager engine computes it")
     assert compiled.compiled is None and "random numbers" in compiled.not_compiled
     assert compiled.execution(batch).endswith(", stacked, float32")
+    # Another learner of the process (a run's estimate builds one) finds the same answer.
+    again, _ = learners(c)
+    assert again.compile_now(batch) == said and again.compiled is None
     torch.manual_seed(0)
     got, _ = compiled.meta_gradients(batch)
     torch.manual_seed(0)

@@ -52,7 +52,7 @@ class CompiledGradients:
 
     `__call__` returns (gradients by the learned tensors, metrics) as the eager path computes
     them, or None where this shape is not compiled (the eager engine then computes it);
-    `notes` holds one line per shape that could not be compiled, and why."""
+    `notes` then holds a line saying why, whichever learner of the process found it out."""
 
     loop: StackedLoop
     steps: int
@@ -76,6 +76,7 @@ class CompiledGradients:
             compiled = self._compile(learned, tasks, eager)
             _COMPILED[key] = compiled
         if isinstance(compiled, str):
+            self.notes.append(compiled)
             return None
         return compiled(self._inputs(learned, tasks))
 
@@ -85,7 +86,7 @@ class CompiledGradients:
                 *loop.thresholds.values(), *tasks]
 
     def _compile(self, learned, tasks, eager) -> Callable | str:
-        """The compiled function, or why there is none (also added to `notes`)."""
+        """The compiled function, or the line saying why there is none."""
         began = time.perf_counter()
         try:
             compiled = _compile(self._traced(learned), self._inputs(learned, tasks))
@@ -99,8 +100,7 @@ class CompiledGradients:
                                "of its norm")
         except Exception as e:  # any failure of tracing or compiling leaves the eager engine
             why = str(e) if isinstance(e, _Refused) else f"{type(e).__name__}: {_first_line(e)}"
-            self.notes.append(f"meta-gradient not compiled ({why}); the eager engine computes it")
-            return why
+            return f"meta-gradient not compiled ({why}); the eager engine computes it"
         finally:
             self.seconds += time.perf_counter() - began
         return compiled

@@ -186,7 +186,7 @@ class MetaLearner:
             return None
         found = self.compiled(self.learned, part, partial(self._stacked_chunk, part))
         if found is None:
-            self.notes.extend(self.compiled.notes)
+            self.notes.append(self.compiled.notes[-1])
             self.not_compiled, self.compiled = self.compiled.notes[-1], None
         return found
 
