@@ -58,7 +58,7 @@ bench: venv
 	$(PY) benchmarks/bench_stacked_vs_eager.py
 	$(PY) benchmarks/bench_allocator.py
 	$(PY) benchmarks/bench_growth.py
-	$(PY) benchmarks/bench_whole_run.py --iterations $(BENCH_ITERATIONS) --compiled
+	$(PY) benchmarks/bench_whole_run.py --iterations $(BENCH_ITERATIONS)
 
 # Every run behind docs/results.md at the paper's schedules, two at a time: days on 2 CPU
 # cores. Stop it any time; running it again skips finished runs and resumes the others.
