@@ -19,7 +19,8 @@ from mtdsl.engine import MetaLearner
 from mtdsl.engine.meta import COMPILE_FROM_ITERATIONS
 
 from conftest import ROOT
-from test_engine_stacked import MAML, MLP, TICKET, assert_same_gradients, compile_spec, tasks
+from test_engine_stacked import (MAML, TICKET, assert_same_gradients, assert_same_stats,
+                                 compile_spec, tasks)
 
 
 def learners(c, compile_: bool = True) -> tuple[MetaLearner, MetaLearner]:
@@ -59,11 +60,7 @@ def test_compiled_and_eager_give_the_same_meta_gradients_and_metrics(tmp_path, c
         want, want_stats = eager.meta_gradients(batch)
         assert compiled.compiled is not None and compiled.notes == [], compiled.notes
         assert_same_gradients(got, want)
-        for field in ("loss", "accuracy", "inner_grad"):
-            a, b = getattr(got_stats, field), getattr(want_stats, field)
-            assert (a is None) == (b is None), field
-            if a is not None:
-                assert a == pytest.approx(b, rel=1e-5, abs=1e-7), field
+        assert_same_stats(got_stats, want_stats)
 
 
 @pytest.mark.slow
@@ -119,7 +116,7 @@ def test_random_numbers_leave_the_eager_engine_in_charge(tmp_path):
 
 
 def test_auto_compiles_runs_long_enough_to_repay_it(tmp_path):
-    c = compile_spec(tmp_path, MLP, TICKET)
+    c = compile_spec(tmp_path, SMALL_MLP, TICKET)
 
     def learner(iterations, choice="auto"):
         plan = replace(c.plan, outer=replace(c.plan.outer, iterations=iterations),

@@ -82,6 +82,15 @@ def assert_same_gradients(got: dict, want: dict, rel: float = 1e-5) -> None:
         assert (got[k] - want[k]).norm() <= rel * scale, k
 
 
+def assert_same_stats(got, want) -> None:
+    """The step statistics of two engines: the same fields present, values to 1e-5."""
+    for field in ("loss", "accuracy", "inner_grad"):
+        a, b = getattr(got, field), getattr(want, field)
+        assert (a is None) == (b is None), field
+        if a is not None:
+            assert a == pytest.approx(b, rel=1e-5, abs=1e-7), field
+
+
 CASES = {
     "ticket mlp": dict(model=MLP, params=TICKET),
     "ticket mlp two steps": dict(model=MLP, params=TICKET, steps=2),
@@ -109,11 +118,7 @@ def test_stacked_and_eager_give_the_same_meta_gradients_and_metrics(tmp_path, ca
     got, got_stats = stacked.meta_gradients(batch)
     want, want_stats = eager.meta_gradients(batch)
     assert_same_gradients(got, want)
-    for field in ("loss", "accuracy", "inner_grad"):
-        a, b = getattr(got_stats, field), getattr(want_stats, field)
-        assert (a is None) == (b is None), field
-        if a is not None:
-            assert a == pytest.approx(b, rel=1e-5, abs=1e-7), field
+    assert_same_stats(got_stats, want_stats)
 
 
 def test_meta_steps_with_iterand_keep_both_engines_together(tmp_path):
