@@ -186,8 +186,8 @@ class MetaLearner:
             return None
         found = self.compiled(self.learned, part, partial(self._stacked_chunk, part))
         if found is None:
-            self.notes.append(self.compiled.notes[-1])
-            self.not_compiled, self.compiled = self.compiled.notes[-1], None
+            self.notes.append(self.compiled.why)
+            self.not_compiled, self.compiled = self.compiled.why, None
         return found
 
     def compile_now(self, batch: TaskBatch) -> str | None:
