@@ -15,7 +15,7 @@ import pytest
 import torch
 
 from mtdsl.compile.module import CompiledModel
-from mtdsl.engine import MetaLearner
+from mtdsl.engine import MetaLearner, compiled_store
 from mtdsl.engine.meta import COMPILE_FROM_ITERATIONS
 
 from conftest import ROOT
@@ -168,12 +168,59 @@ def test_a_run_without_a_working_compiler_says_so_and_runs_eager(tmp_path, omnig
     # A fresh compile cache, so that nothing compiled earlier is found, and a C++ compiler
     # that does not exist: Inductor fails, the run says so in one line and gives exactly the
     # numbers of a run that never tried.
-    broken = {"CXX": str(tmp_path / "no-such-compiler"),
+    store = tmp_path / "compiled"
+    broken = {"CXX": str(tmp_path / "no-such-compiler"), "MTDSL_COMPILED": str(store),
               "TORCHINDUCTOR_CACHE_DIR": str(tmp_path / "inductor-cache")}
     done, result = _run(tmp_path, omniglot_root, "broken", "true", broken)
     lines = [line for line in done.stdout.splitlines() if "not compiled" in line]
     assert len(lines) == 1, done.stdout
     assert "No working C++ compiler" in lines[0] and "eager engine computes it" in done.stdout
     assert "Traceback" not in done.stdout + done.stderr
+    assert list(store.iterdir()) == []  # no half-written entry left behind
     _, eager = _run(tmp_path, omniglot_root, "eager", "false", {})
     assert result["test"] == eager["test"] and result["sparsity"] == eager["sparsity"]
+
+
+@pytest.mark.slow
+def test_a_later_run_loads_the_compiled_graph_without_a_compiler(tmp_path, omniglot_root):
+    env = {"MTDSL_COMPILED": str(tmp_path / "compiled")}
+    first, first_result = _run(tmp_path, omniglot_root, "first", "true", env)
+    assert "meta-gradient compiled in" in first.stdout, first.stdout
+    # The second run finds the library: it neither traces nor imports Inductor (whose import
+    # alone takes seconds), and computes with the same kernels, so the same numbers.
+    second, second_result = _run(tmp_path, omniglot_root, "second", "true",
+                                 {**env, "PYTHONPROFILEIMPORTTIME": "1"})
+    assert "meta-gradient compiled by an earlier run, loaded and checked in" in second.stdout
+    assert "compiled, float32" in second.stdout
+    imported = {line.split("|")[-1].strip() for line in second.stderr.splitlines()
+                if line.startswith("import time:")}
+    assert "torch" in imported and "torch._inductor" not in imported
+    assert "torch._dynamo" not in imported
+    assert second_result["test"] == first_result["test"]
+    assert second_result["sparsity"] == first_result["sparsity"]
+
+
+def test_a_damaged_or_foreign_entry_counts_as_none_and_is_removed(tmp_path, monkeypatch):
+    monkeypatch.setenv("MTDSL_COMPILED", str(tmp_path))
+    cpu = torch.device("cpu")
+    name = compiled_store.entry_name(("some graph",), cpu)
+    (tmp_path / f"{name}.so").write_bytes(b"not a library")
+    (tmp_path / f"{name}.json").write_text(json.dumps(
+        {"format": compiled_store.FORMAT, "outputs": []}))
+    assert compiled_store.load(name, cpu) is None
+    assert list(tmp_path.iterdir()) == []
+    (tmp_path / f"{name}.json").write_text(json.dumps({"format": -1, "outputs": []}))
+    assert compiled_store.load(name, cpu) is None and list(tmp_path.iterdir()) == []
+
+
+def test_an_entry_is_named_by_what_its_library_was_built_for():
+    cpu = torch.device("cpu")
+    name = compiled_store.entry_name(("graph", (4, 25)), cpu)
+    assert name == compiled_store.entry_name(("graph", (4, 25)), cpu)
+    assert name != compiled_store.entry_name(("graph", (4, 30)), cpu)
+    threads = torch.get_num_threads()
+    try:  # Inductor builds its loops for the threads it is given
+        torch.set_num_threads(threads + 1)
+        assert name != compiled_store.entry_name(("graph", (4, 25)), cpu)
+    finally:
+        torch.set_num_threads(threads)

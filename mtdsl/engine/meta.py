@@ -199,6 +199,9 @@ class MetaLearner:
             self.meta_gradients(batch)
         if self.compiled is None:
             return self.notes.pop()
+        if self.compiled.loaded:
+            return (f"meta-gradient compiled by an earlier run, loaded and checked in "
+                    f"{self.compiled.seconds:.2f} s")
         return (f"meta-gradient compiled in {self.compiled.seconds:.1f} s (kept on disk for later "
                 "runs of the same shapes)")
 
@@ -453,11 +456,12 @@ def _why_not_stacked(module: nn.Module, precision: Precision) -> str | None:
     return stacked.unsupported(graph)
 
 
-# `compile: auto` compiles MLPs' runs this long. On a 2-core CPU the first compile of a shape takes
-# about 35 s and a later one (from the on-disk cache) about 4 s, against about 3 ms saved per
-# meta-step of the Omniglot MLP (docs/performance.md): repaid after about 12,000 iterations,
-# or 1,500 once cached. The paper's schedules are 30,000.
-COMPILE_FROM_ITERATIONS = 10_000
+# `compile: auto` compiles MLPs' runs this long. On a 2-core CPU a graph's first compile takes
+# 20 to 45 s, once per machine; later runs of the same shapes (other seeds, a spec's seed
+# list, a sweep's other points, a resumed run) load it in a few milliseconds. The 1000-step
+# Omniglot run then takes 12 s instead of 21, and sinusoid's 5000 steps 9 s instead of 32
+# (docs/performance.md): a first run of that length about breaks even, every later one gains.
+COMPILE_FROM_ITERATIONS = 1000
 
 
 def _why_not_compiled(plan: Plan, not_stacked: str | None, precision: Precision) -> str | None:

@@ -190,7 +190,7 @@ class Device(Strict):
                    BeforeValidator(lambda v: "off" if v is None else v)] = "off"
     channels_last: Literal["auto", True, False] = "auto"
     # Compile the meta-gradient into fused kernels (engine.compiled); `auto` does so for MLPs
-    # meta-trained for at least 10,000 iterations, where the compile is repaid.
+    # meta-trained for at least 1000 iterations (engine.meta.COMPILE_FROM_ITERATIONS).
     compile: Literal["auto", True, False] = "auto"
 
     @field_validator("channels_last", "compile", mode="before")
