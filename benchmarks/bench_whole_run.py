@@ -6,7 +6,13 @@ runs one after the other see different machines, runs side by side the same one 
 one of two cores, or the same share of a busy machine). Reports each run's wall time, the
 median ratio over rounds, and how the two result.json files compare.
 
-    .venv/bin/python benchmarks/bench_whole_run.py [--baseline 2049a95] [--iterations 1000] [--rounds 1] [--compiled]
+This checkout's runs keep their compiled meta-gradients in a store of their own
+($MTDSL_COMPILED), empty at the start: the first pair is a machine's first run of these
+shapes, which compiles (with Inductor's own cache as this machine has it); the next pairs
+load what it compiled, as every later run does. `--eager` adds pairs with
+`device.compile=false`, the engine without compiling.
+
+    .venv/bin/python benchmarks/bench_whole_run.py [--baseline 2049a95] [--iterations 1000] [--rounds 1] [--eager]
 
 Writes benchmarks/results/whole_run.json (whole_run.N.json for N iterations other than 1000).
 """
@@ -42,14 +48,14 @@ def worktree(commit: str) -> Path:
 
 
 def side_by_side(codes: dict[str, tuple[Path, list[str]]], iterations: int,
-                 threads: int) -> dict[str, tuple[float, dict, str]]:
+                 threads: int, store: Path) -> dict[str, tuple[float, dict, str]]:
     """Start one run per checkout (with its own extra arguments) at once; each one's wall
     seconds, result.json and its line about compiling (empty if none)."""
     started, runs = {}, {}
     for which, (code, extra) in codes.items():
         out = Path(tempfile.mkdtemp(prefix="mtdsl-run-")) / "run"
         env = {**os.environ, "PYTHONPATH": str(code), "OMP_NUM_THREADS": str(threads),
-               "COLUMNS": "200",
+               "COLUMNS": "200", "MTDSL_COMPILED": str(store),
                "MTDSL_DATA": os.environ.get("MTDSL_DATA", str(ROOT.parent / "shared" / "data"))}
         started[which] = time.perf_counter()
         log = (out.parent / "stdout").open("w+")
@@ -94,23 +100,23 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--set", dest="extra", action="append", default=[],
                         help="more overrides for both runs, PATH=VALUE")
-    parser.add_argument("--compiled", action="store_true",
-                        help="also a second pair of rounds, this checkout with "
-                             "`device.compile=true` (the meta-gradient compiled)")
+    parser.add_argument("--eager", action="store_true",
+                        help="also pairs with this checkout's `device.compile=false`")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)  # the runs' thread count names the result file
     base = worktree(args.baseline)
     extra = [x for s in args.extra for x in ("--set", s)]
-    modes = {"as the spec says": []}
-    if args.compiled:
-        modes["compiled"] = ["--set", "device.compile=true"]
+    modes = {"first run of these shapes": ([], 1), "as the spec says": ([], args.rounds)}
+    if args.eager:
+        modes["eager"] = (["--set", "device.compile=false"], args.rounds)
+    store = Path(tempfile.mkdtemp(prefix="mtdsl-compiled-"))
     rows, times = [], {}
-    for mode, more in modes.items():
+    for mode, (more, rounds) in modes.items():
         times[mode] = {"baseline": [], "new": []}
         results, said = {}, []
-        for _ in range(args.rounds):
+        for _ in range(rounds):
             done = side_by_side({"baseline": (base, extra), "new": (ROOT, extra + more)},
-                                args.iterations, args.threads)
+                                args.iterations, args.threads, store)
             for which, (seconds, results[which], line) in done.items():
                 times[mode][which].append(seconds)
             said.append(done["new"][2])
@@ -121,6 +127,7 @@ def main() -> None:
                      "baseline s": statistics.median(times[mode]["baseline"]),
                      "new s": statistics.median(times[mode]["new"]), "baseline/new": ratio,
                      "compile": said, **compare_results(results["baseline"], results["new"])})
+    shutil.rmtree(store)
     # The default length keeps the plain name; another is another result, not a replacement.
     name = "whole_run" if args.iterations == 1000 else f"whole_run.{args.iterations}"
     path = write_result(name, torch.device("cpu"), rows, baseline=args.baseline,

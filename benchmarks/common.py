@@ -66,8 +66,9 @@ def learner(c: Compiled, device: torch.device, *, stacked: bool = True, compiled
             dtype: torch.dtype = torch.float32) -> MetaLearner:
     """The learner a run builds (seed 1), its meta-gradient compiled (engine.compiled) or
     not; in float64 its tensors hold the same values, as initial values are drawn in
-    float32. A compiled learner compiles on its first meta-gradient, which the benchmarks'
-    warm-up call takes (`compile_seconds` says how long it took)."""
+    float32. A compiled learner compiles on its first meta-gradient (or loads what an
+    earlier run compiled, engine.compiled_store), which the benchmarks' warm-up call takes
+    (`compile_seconds` says how long it took)."""
     plan = dataclasses.replace(c.plan, device=dataclasses.replace(c.plan.device, compile=compiled))
     made = MetaLearner(CompiledModel(c.graph).to(dtype), plan, seed=1, device=device,
                        stacked_tasks=stacked)
@@ -77,8 +78,8 @@ def learner(c: Compiled, device: torch.device, *, stacked: bool = True, compiled
 
 
 def compile_seconds(compiled: MetaLearner) -> float:
-    """Seconds its compile took (0 where it found this process had compiled the same graph),
-    after checking that it did compile."""
+    """Seconds its compile took (or its load from the store; 0 where this process had
+    compiled the same graph), after checking that it did compile."""
     if compiled.compiled is None:
         raise RuntimeError(f"not compiled: {compiled.not_compiled}")
     return compiled.compiled.seconds
