@@ -110,7 +110,10 @@ def test_ctrl_c_cancels_the_ray_tasks_and_each_run_keeps_a_checkpoint(ray_addres
 
     (tmp_path / "s.mt").write_text(SWEEPS)
     out = tmp_path / "runs"
-    long = [*SHORT, "--set", "outer.iterations=100000", "--set", "eval.every=20"]  # later --set wins
+    # later --set wins; not compiled: a first compile of each shape (tens of seconds) would
+    # only delay the checkpoints this test waits for
+    long = [*SHORT, "--set", "outer.iterations=100000", "--set", "eval.every=20",
+            "--set", "device.compile=false"]
     env = ray_env(RAY_ADDRESS=ray_address, COLUMNS="200", OMP_NUM_THREADS="1")
     proc = subprocess.Popen([sys.executable, "-m", "mtdsl", "run", f"{tmp_path / 's.mt'}::pair", "--cluster",
                              "ray", "--out", str(out), *long], env=env, cwd=ROOT, text=True,

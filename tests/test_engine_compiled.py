@@ -151,16 +151,25 @@ SPEC = """\
 """
 
 
-def _run(tmp_path, data, name: str, choice: str, env: dict) -> tuple[subprocess.CompletedProcess, dict]:
+def _start(tmp_path, data, name: str, choice: str, env: dict) -> subprocess.Popen:
     spec = tmp_path / "tiny.mt"
     spec.write_text(textwrap.dedent(SPEC.format(root=ROOT, data=data)))
-    out = tmp_path / name
-    done = subprocess.run(
+    return subprocess.Popen(
         [sys.executable, "-m", "mtdsl.cli.main", "run", str(spec), "--seed", "1", "--set",
-         f"device.compile={choice}", "--out", str(out)],
-        capture_output=True, text=True, env={**os.environ, "COLUMNS": "200", **env}, timeout=600)
+         f"device.compile={choice}", "--out", str(tmp_path / name)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "COLUMNS": "200", **env})
+
+
+def _finish(tmp_path, name: str, proc: subprocess.Popen) -> tuple[subprocess.CompletedProcess, dict]:
+    stdout, stderr = proc.communicate(timeout=600)
+    done = subprocess.CompletedProcess(proc.args, proc.returncode, stdout, stderr)
     assert done.returncode == 0, done.stdout + done.stderr
-    return done, json.loads((out / "result.json").read_text())
+    return done, json.loads((tmp_path / name / "result.json").read_text())
+
+
+def _run(tmp_path, data, name: str, choice: str, env: dict) -> tuple[subprocess.CompletedProcess, dict]:
+    return _finish(tmp_path, name, _start(tmp_path, data, name, choice, env))
 
 
 @pytest.mark.slow
@@ -176,7 +185,8 @@ def test_a_run_without_a_working_compiler_says_so_and_runs_eager(tmp_path, omnig
     assert len(lines) == 1, done.stdout
     assert "No working C++ compiler" in lines[0] and "eager engine computes it" in done.stdout
     assert "Traceback" not in done.stdout + done.stderr
-    assert list(store.iterdir()) == []  # no half-written entry left behind
+    # no half-written entry left behind: only the empty file the builders lock
+    assert [p.name for p in store.iterdir() if p.suffix != ".lock"] == []
     _, eager = _run(tmp_path, omniglot_root, "eager", "false", {})
     assert result["test"] == eager["test"] and result["sparsity"] == eager["sparsity"]
 
@@ -184,8 +194,16 @@ def test_a_run_without_a_working_compiler_says_so_and_runs_eager(tmp_path, omnig
 @pytest.mark.slow
 def test_a_later_run_loads_the_compiled_graph_without_a_compiler(tmp_path, omniglot_root):
     env = {"MTDSL_COMPILED": str(tmp_path / "compiled")}
-    first, first_result = _run(tmp_path, omniglot_root, "first", "true", env)
-    assert "meta-gradient compiled in" in first.stdout, first.stdout
+    # Two runs of the same shapes started together (a sweep's seeds): one compiles, the
+    # other waits for it and loads the library.
+    together = [_start(tmp_path, omniglot_root, name, "true", env) for name in ("first", "other")]
+    (first, first_result), (other, other_result) = (
+        _finish(tmp_path, name, proc) for name, proc in zip(("first", "other"), together))
+    said = [next(line for line in run.stdout.splitlines() if "meta-gradient compiled" in line)
+            for run in (first, other)]
+    assert sum(line.startswith("meta-gradient compiled in") for line in said) == 1, said
+    assert sum("compiled by an earlier run" in line for line in said) == 1, said
+    assert other_result["test"] == first_result["test"]
     # The second run finds the library: it neither traces nor imports Inductor (whose import
     # alone takes seconds), and computes with the same kernels, so the same numbers.
     second, second_result = _run(tmp_path, omniglot_root, "second", "true",

@@ -61,7 +61,7 @@ class CompiledGradients:
     order: str
     why: str | None = None
     seconds: float = 0.0  # spent tracing, compiling or loading in this learner
-    loaded: bool = False  # found on disk, compiled by an earlier run
+    built: bool = False  # compiled by this learner (else loaded: an earlier run compiled it)
 
     def __post_init__(self):
         # What of the key never changes, formed once: the graph's repr alone takes about
@@ -101,11 +101,14 @@ class CompiledGradients:
             device = inputs[0].device
             name = compiled_store.entry_name(self.key(learned, tasks), device)
             found = compiled_store.load(name, device)
-            self.loaded = found is not None
             if found is None:
-                graph, names = _trace(self._traced(learned), inputs)
-                with _quiet():
-                    found = compiled_store.build(name, graph, inputs, names, device)
+                with compiled_store.building(name):
+                    found = compiled_store.load(name, device)  # built while this one waited
+                    if found is None:
+                        graph, names = _trace(self._traced(learned), inputs)
+                        with _quiet():
+                            found = compiled_store.build(name, graph, inputs, names, device)
+                        self.built = True
             compiled = _named(*found)
             with torch.no_grad():
                 grads, _ = compiled(inputs)

@@ -7,19 +7,21 @@ run whose graph is here pays nothing to use it; the first run of a graph pays it
 (tens of seconds on a 2-core CPU) once per machine.
 
 An entry's name hashes everything that determines the library: the graph's own key (the
-plan's part and the shapes of its inputs, from engine.compiled), mtdsl's source (the
-operators the graph is traced from), torch's version, the device type, the CPU's vector
+plan's part and the shapes of its inputs, from engine.compiled), the source of mtdsl's
+engine and compiled layer graph (the operators it is traced from), torch's version, the device type, the CPU's vector
 instructions and the thread count (Inductor builds its loops for the threads it is given).
 So a changed mtdsl or torch, another machine sharing the folder, or a run with other threads
 never picks up a library that was not built for it. Each entry is written to a temporary
-name and renamed into place, the description last, so a crash or two processes compiling at
-once never leave a half-written entry; a damaged library is caught when loading, or by the
-check against the eager engine that every first use of a graph makes (engine.compiled).
+name and renamed into place, the description last, so a crash never leaves a half-written
+entry, and processes that want the same entry at once build it once (`building`); a damaged
+library is caught when loading, or by the check against the eager engine that every first
+use of a graph makes (engine.compiled).
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import hashlib
 import json
 import os
@@ -75,6 +77,19 @@ def load(name: str, device: torch.device) -> tuple[Run, list[str]] | None:
         return None
 
 
+@contextlib.contextmanager
+def building(name: str):
+    """Held while a process builds the entry `name`: another process that wants the same
+    entry (a sweep's runs of one shape, started together) waits, then loads what it built,
+    instead of compiling it too."""
+    where = folder()
+    where.mkdir(parents=True, exist_ok=True)
+    with open(where / f".{name}.lock", "a") as lock:
+        with contextlib.suppress(OSError):  # no flock (some network filesystems): each builds
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
 def build(name: str, graph: torch.fx.GraphModule, inputs: list[Tensor], outputs: list[str],
           device: torch.device) -> tuple[Run, list[str]]:
     """Compiles `graph` (a graph of plain operators, traced with `inputs`' shapes) into the
@@ -82,7 +97,6 @@ def build(name: str, graph: torch.fx.GraphModule, inputs: list[Tensor], outputs:
     from torch._inductor import aot_compile
 
     where = folder()
-    where.mkdir(parents=True, exist_ok=True)
     # Inductor writes its sources beside the library; only the library is kept.
     scratch = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=where))
     try:
@@ -111,12 +125,17 @@ def _runner(library: Path, device: torch.device) -> Run:
     return runner.run
 
 
+# The packages whose code the graph is traced from: the engine, and the compiled layer graph
+# and plan it reads.
+TRACED_FROM = ("engine", "compile")
+
+
 @cache
 def _source_digest() -> str:
-    """A hash of mtdsl's Python source: the graph is traced from it."""
+    """A hash of the source the graph is traced from."""
     package = Path(__file__).resolve().parent.parent
     digest = hashlib.sha256()
-    for path in sorted(package.rglob("*.py")):
+    for path in sorted(p for part in TRACED_FROM for p in (package / part).rglob("*.py")):
         digest.update(str(path.relative_to(package)).encode())
         digest.update(path.read_bytes())
     return digest.hexdigest()

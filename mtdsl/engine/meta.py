@@ -199,11 +199,11 @@ class MetaLearner:
             self.meta_gradients(batch)
         if self.compiled is None:
             return self.notes.pop()
-        if self.compiled.loaded:
-            return (f"meta-gradient compiled by an earlier run, loaded and checked in "
-                    f"{self.compiled.seconds:.2f} s")
-        return (f"meta-gradient compiled in {self.compiled.seconds:.1f} s (kept on disk for later "
-                "runs of the same shapes)")
+        if self.compiled.built:
+            return (f"meta-gradient compiled in {self.compiled.seconds:.1f} s (kept on disk for "
+                    "later runs of the same shapes)")
+        return (f"meta-gradient compiled by an earlier run, loaded and checked in "
+                f"{self.compiled.seconds:.2f} s")
 
     def _stacked_chunk(self, part: tuple[Tensor, ...]) -> tuple[list[Tensor], dict[str, Tensor]]:
         """The summed meta-gradient of stacked tasks with plain autograd, and their metrics."""
