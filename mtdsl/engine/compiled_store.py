@@ -100,9 +100,11 @@ def build(name: str, graph: torch.fx.GraphModule, inputs: list[Tensor], outputs:
     # Inductor writes its sources beside the library; only the library is kept.
     scratch = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=where))
     try:
+        options = {"aot_inductor.output_path": str(scratch / "graph.so")}
+        if device.type == "cuda":  # GPU kernels are separate files unless embedded
+            options["aot_inductor.embed_kernel_binary"] = True
         with torch.no_grad():
-            made = aot_compile(graph, tuple(inputs),
-                               options={"aot_inductor.output_path": str(scratch / "graph.so")})
+            made = aot_compile(graph, tuple(inputs), options=options)
         os.replace(made, where / f"{name}.so")
         description = scratch / "about.json"
         description.write_text(json.dumps({"format": FORMAT, "outputs": outputs,
