@@ -216,6 +216,17 @@ def test_a_later_run_loads_the_compiled_graph_without_a_compiler(tmp_path, omnig
     assert "torch._dynamo" not in imported
     assert second_result["test"] == first_result["test"]
     assert second_result["sparsity"] == first_result["sparsity"]
+    # `--estimate` says so too, before it times the steps, and runs nothing.
+    estimated = subprocess.run(
+        [sys.executable, "-m", "mtdsl.cli.main", "run", str(tmp_path / "tiny.mt"), "--seed", "1",
+         "--set", "device.compile=true", "--estimate"], capture_output=True, text=True,
+        env={**os.environ, "COLUMNS": "200", **env}, timeout=600, cwd=tmp_path)
+    assert estimated.returncode == 0, estimated.stdout + estimated.stderr
+    lines = estimated.stdout.splitlines()
+    said = [i for i, line in enumerate(lines) if "compiled by an earlier run" in line]
+    assert said and said[0] < lines.index(next(l for l in lines if l.startswith("estimate for"))), \
+        estimated.stdout
+    assert not (tmp_path / "runs").exists()
     # And the eager engine's result.json, to float tolerance: a run this short meets no score
     # within rounding of its threshold, after which two float computations part (the
     # 1000-iteration Omniglot run's compiled and eager losses agree to 3e-8 until step 36).
@@ -249,3 +260,17 @@ def test_an_entry_is_named_by_what_its_library_was_built_for():
         assert name != compiled_store.entry_name(("graph", (4, 25)), cpu)
     finally:
         torch.set_num_threads(threads)
+
+
+
+def test_a_library_is_found_from_any_working_folder(tmp_path, monkeypatch):
+    # The compiled graph's spans name spec files relative to the working folder; a run and
+    # its `--estimate` started from two folders must still name the same library.
+    keys = []
+    for where in (ROOT, tmp_path):
+        monkeypatch.chdir(where)
+        c = compile_spec(tmp_path, SMALL_MLP, TICKET)
+        compiled, _ = learners(c)
+        keys.append(compiled.compiled.key(compiled.learned, compiled._on_device(tasks(c))))
+    spans = [n.span.file for n in c.graph.layers()]
+    assert keys[0] == keys[1], spans

@@ -67,8 +67,8 @@ class CompiledGradients:
         # What of the key never changes, formed once: the graph's repr alone takes about
         # 100 us, 1% of a compiled meta-step.
         loop = self.loop
-        self._plan_key = (repr(loop.graph), repr(loop.params), loop.loss, loop.probe, self.steps,
-                          self.order, tuple(loop.weights), tuple(loop.thresholds))
+        self._plan_key = (repr(_operative(loop.graph)), repr(loop.params), loop.loss, loop.probe,
+                          self.steps, self.order, tuple(loop.weights), tuple(loop.thresholds))
 
     def key(self, learned: dict[str, Tensor], tasks: tuple[Tensor, ...]) -> tuple:
         return (self._plan_key, tuple(learned),
@@ -142,6 +142,20 @@ class CompiledGradients:
             return [*grads, *metrics.values()], list(metrics)
 
         return gradients
+
+
+def _operative(value):
+    """What of a compiled layer graph determines the traced operators: its fields but the
+    source spans, which name the spec's files relative to the working folder (a run and its
+    `--estimate` from another folder must find the same library)."""
+    if dataclasses.is_dataclass(value):
+        return (type(value).__name__, *((f.name, _operative(getattr(value, f.name)))
+                                        for f in dataclasses.fields(value) if f.name != "span"))
+    if isinstance(value, (list, tuple)):
+        return tuple(_operative(v) for v in value)
+    if isinstance(value, dict):
+        return tuple((k, _operative(v)) for k, v in value.items())
+    return value
 
 
 class _Refused(Exception):
