@@ -71,8 +71,12 @@ class CompiledGradients:
                           self.steps, self.order, tuple(loop.weights), tuple(loop.thresholds))
 
     def key(self, learned: dict[str, Tensor], tasks: tuple[Tensor, ...]) -> tuple:
+        # From the tensors as they are: `_inputs` (formed once a step, in `__call__`) keeps
+        # their shapes, dtypes and devices.
+        loop = self.loop
         return (self._plan_key, tuple(learned),
-                tuple((t.shape, t.dtype, t.device) for t in self._inputs(learned, tasks)))
+                tuple((t.shape, t.dtype, t.device) for t in (
+                    *learned.values(), *loop.weights.values(), *loop.thresholds.values(), *tasks)))
 
     def __call__(self, learned: dict[str, Tensor], tasks: tuple[Tensor, ...],
                  eager: Callable[[], tuple[list[Tensor], dict[str, Tensor]]]

@@ -8,8 +8,9 @@ run whose graph is here pays nothing to use it; the first run of a graph pays it
 
 An entry's name hashes everything that determines the library: the graph's own key (the
 plan's part and the shapes of its inputs, from engine.compiled), the source of mtdsl's
-engine and compiled layer graph (the operators it is traced from), torch's version, the device type, the CPU's vector
-instructions and the thread count (Inductor builds its loops for the threads it is given).
+engine and compiled layer graph (the operators it is traced from), torch's version, the
+device type, the CPU's vector instructions and the thread count (Inductor builds its loops
+for the threads it is given).
 So a changed mtdsl or torch, another machine sharing the folder, or a run with other threads
 never picks up a library that was not built for it. Each entry is written to a temporary
 name and renamed into place, the description last, so a crash never leaves a half-written
